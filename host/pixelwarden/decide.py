@@ -1,15 +1,55 @@
 """The decision: every remote resource of a message gets exactly one action, with its reasons.
 
-(work in progress by the lead: Knowledge is fixed, classify() lands next)
+One precedence, first matching row wins (this table is the specification; tests follow it row by row):
+
+| row | condition                                                   | action | reason(s)                     |
+|-----|-------------------------------------------------------------|--------|-------------------------------|
+| 1   | the user blocked the resource's domain                      | block  | user_block_domain             |
+| 2   | tracker evidence: known tracker, downloaded list, address    | block  | known_tracker:<service>, ...  |
+|     | leak, open pixel / hidden image / beacon, CNAME to a tracker |        |                               |
+| 3   | first-party by name, uncloaking on, DNS not answered/failed  | block  | dns_pending / dns_failed:<st> |
+| 4   | the user allowed this message                               | allow  | user_allow_message            |
+| 5   | the user allowed this sender (address)                      | allow  | user_allow_sender             |
+| 6   | the user allowed the sender's domain                        | allow  | user_allow_domain             |
+| 7   | first party (sender's registrable domain, DMARC not failed) | allow  | first_party                   |
+| 8   | third party, relaxed mode                                   | allow  | third_party, relaxed_mode     |
+| 9   | third party, strict mode                                    | block  | third_party, strict_mode      |
+
+Trackers (row 2) sit above every allowance: no user choice and no mode makes a tracker load. Row 3
+sits above the user's allowances because a name that is still unresolved may be a cloaked tracker.
+A URL that the add-on saw in the rendered document but that the message's own HTML does not
+contain is decided by the same table and then blocked with `undecided` whatever the row said: the
+host only vouches for what it could read (fail closed).
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from dataclasses import dataclass, field
-from typing import Protocol
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field, replace
+from typing import Any, Protocol
 
-from .model import CnameAnswer, Mode, Overrides
+from .extract import extract
+from .leaks import LeakDetector
+from .model import (
+    Action,
+    CnameAnswer,
+    Decision,
+    Extraction,
+    Kind,
+    Message,
+    Mode,
+    Overrides,
+    Party,
+    Reason,
+    Reference,
+    Verdict,
+)
+from .party import address_domain, host_of, registrable_domain
+from .pixels import judge as judge_pixel
+
+# Below this much visible text, a message whose content is images is "image-only": with images
+# blocked the reader sees next to nothing (an unsubscribe footer is about this long).
+IMAGE_ONLY_TEXT_CHARS = 250
 
 
 class ListMatcher(Protocol):
@@ -22,7 +62,7 @@ class ListMatcher(Protocol):
 class Knowledge:
     """Everything classification needs besides the message, passed in by the caller."""
 
-    trackers: object  # trackers.TrackerDB
+    trackers: Any  # trackers.TrackerDB
     mode: Mode = Mode.STRICT
     overrides: Overrides = field(default_factory=Overrides)
     identities: tuple[str, ...] = ()  # the user's own addresses, besides the message's recipients
@@ -30,3 +70,239 @@ class Knowledge:
     uncloak: bool = False
     dns: Mapping[str, CnameAnswer] = field(default_factory=dict)
     lists: ListMatcher | None = None
+
+
+@dataclass(slots=True)
+class _Evidence:
+    """What is known about one distinct URL before the table is applied."""
+
+    ref: Reference
+    tracker_reasons: list[str]
+    company: str | None
+    leaks: tuple[str, ...]
+    party: Party
+    party_reasons: list[str]
+    dns_block: str | None  # dns_pending / dns_failed:<status> / dns_skipped:<why>
+
+
+def merge_references(refs: Iterable[Reference]) -> dict[str, Reference]:
+    """One reference per distinct URL, keeping the most revealing context of its occurrences.
+
+    A URL that appears once as a visible logo and once hidden is judged hidden: the same request
+    serves both, so the suspicious occurrence decides.
+    """
+    merged: dict[str, Reference] = {}
+    for ref in refs:
+        seen = merged.get(ref.url)
+        if seen is None:
+            merged[ref.url] = ref
+            continue
+        width = _smaller(seen.width, ref.width)
+        height = _smaller(seen.height, ref.height)
+        merged[ref.url] = replace(
+            seen,
+            width=width,
+            height=height,
+            hidden=seen.hidden or ref.hidden,
+            quoted=seen.quoted and ref.quoted,
+            kind=seen.kind if seen.kind is not Kind.OTHER else ref.kind,
+        )
+    return merged
+
+
+def _smaller(a: int | None, b: int | None) -> int | None:
+    if a is None:
+        return b
+    if b is None:
+        return a
+    return min(a, b)
+
+
+def _cname_judgement(
+    host: str, sender_domain: str, answer: CnameAnswer, knowledge: Knowledge
+) -> tuple[str | None, str | None, str | None]:
+    """(tracker reason, company, cloaked-third-party reason) from every hop of a CNAME chain."""
+    cloaked: str | None = None
+    for hop in answer.chain:
+        service = knowledge.trackers.cname_service(hop)
+        if service is not None:
+            return f"{Reason.CNAME.value}:{hop}", service.company, None
+        if knowledge.trackers.is_hosting(hop):
+            continue  # a CDN or hosting alias does not change who serves the content
+        if registrable_domain(hop) == sender_domain:
+            continue
+        if cloaked is None:
+            cloaked = f"{Reason.CLOAKED_THIRD_PARTY.value}:{hop}"
+    return None, None, cloaked
+
+
+def _evidence(
+    ref: Reference,
+    message: Message,
+    sender_domain: str | None,
+    knowledge: Knowledge,
+    leak_detector: LeakDetector,
+) -> _Evidence:
+    host = host_of(ref.url)
+    tracker_reasons: list[str] = []
+    company: str | None = None
+
+    match = knowledge.trackers.match(ref.url)
+    if match is not None:
+        tracker_reasons.append(f"{Reason.KNOWN_TRACKER.value}:{match.service_id}")
+        company = match.company
+    if knowledge.lists is not None:
+        listed = knowledge.lists.match(ref.url, sender_domain)
+        if listed:
+            tracker_reasons.append(f"{Reason.TRACKER_LIST.value}:{listed}")
+    leaks = leak_detector.find(ref.url)
+    tracker_reasons.extend(f"{Reason.ADDRESS_LEAK.value}:{leak}" for leak in leaks)
+    pixel = judge_pixel(ref)
+    if pixel is not None:
+        tracker_reasons.append(pixel)
+
+    domain = registrable_domain(host) if host else None
+    first_by_name = sender_domain is not None and domain == sender_domain
+    party = Party.FIRST if first_by_name and not message.dmarc_fail else Party.THIRD
+    party_reasons: list[str] = []
+    if party is Party.FIRST:
+        party_reasons.append(Reason.FIRST_PARTY.value)
+    else:
+        party_reasons.append(Reason.THIRD_PARTY.value)
+        if first_by_name and message.dmarc_fail:
+            party_reasons.append(Reason.DMARC_FAIL.value)
+        if sender_domain is None:
+            party_reasons.append(Reason.NO_SENDER.value)
+
+    dns_block: str | None = None
+    if party is Party.FIRST and knowledge.uncloak and sender_domain is not None:
+        answer = knowledge.dns.get(host)
+        if answer is None or answer.status == "pending":
+            dns_block = Reason.DNS_PENDING.value
+        elif answer.status == "skipped":
+            dns_block = f"{Reason.DNS_SKIPPED.value}:{answer.chain[0] if answer.chain else 'limit'}"
+        elif answer.status != "ok":
+            dns_block = f"{Reason.DNS_FAILED.value}:{answer.status}"
+        else:
+            cname, cname_company, cloaked = _cname_judgement(host, sender_domain, answer, knowledge)
+            if cname is not None:
+                tracker_reasons.append(cname)
+                company = company or cname_company
+            elif cloaked is not None:
+                party = Party.THIRD
+                party_reasons = [Reason.THIRD_PARTY.value, cloaked]
+
+    if tracker_reasons and company is None:
+        company = _company_by_host(host, knowledge)
+    return _Evidence(ref, tracker_reasons, company, leaks, party, party_reasons, dns_block)
+
+
+def _company_by_host(host: str, knowledge: Knowledge) -> str | None:
+    service = knowledge.trackers.cname_service(host) if host else None
+    return service.company if service is not None else None
+
+
+def _apply_table(
+    ev: _Evidence, message: Message, sender_domain: str | None, knowledge: Knowledge
+) -> Decision:
+    ov = knowledge.overrides
+    host = host_of(ev.ref.url)
+    domain = registrable_domain(host) if host else None
+    tracker = bool(ev.tracker_reasons)
+
+    def decide(action: Action, *reasons: str) -> Decision:
+        return Decision(
+            url=ev.ref.url,
+            kind=ev.ref.kind,
+            action=action,
+            tracker=tracker,
+            party=ev.party,
+            company=ev.company,
+            leaks=ev.leaks,
+            reasons=tuple(reasons),
+        )
+
+    # Row 1
+    if host and (host in ov.block_domains or (domain is not None and domain in ov.block_domains)):
+        return decide(Action.BLOCK, Reason.USER_BLOCK_DOMAIN.value, *ev.tracker_reasons)
+    # Row 2
+    if tracker:
+        return decide(Action.BLOCK, *ev.tracker_reasons, *ev.party_reasons)
+    # Row 3
+    if ev.dns_block is not None:
+        return decide(Action.BLOCK, ev.dns_block, *ev.party_reasons)
+    # Rows 4-6
+    if message.message_id is not None and message.message_id in ov.allow_messages:
+        return decide(Action.ALLOW, Reason.USER_ALLOW_MESSAGE.value, *ev.party_reasons)
+    if message.from_address is not None and message.from_address in ov.allow_senders:
+        return decide(Action.ALLOW, Reason.USER_ALLOW_SENDER.value, *ev.party_reasons)
+    if sender_domain is not None and sender_domain in ov.allow_domains:
+        return decide(Action.ALLOW, Reason.USER_ALLOW_DOMAIN.value, *ev.party_reasons)
+    # Row 7
+    if ev.party is Party.FIRST:
+        return decide(Action.ALLOW, *ev.party_reasons)
+    # Rows 8-9
+    if knowledge.mode is Mode.RELAXED:
+        return decide(Action.ALLOW, *ev.party_reasons, Reason.RELAXED_MODE.value)
+    return decide(Action.BLOCK, *ev.party_reasons, Reason.STRICT_MODE.value)
+
+
+def is_image_only(extraction: Extraction, decisions: Iterable[Decision]) -> bool:
+    """Essentially images: at least one content image (not a tracker) and next to no text."""
+    content_images = sum(1 for d in decisions if d.kind is Kind.IMAGE and not d.tracker)
+    return content_images > 0 and extraction.text_chars < IMAGE_ONLY_TEXT_CHARS
+
+
+def classify(
+    message: Message,
+    knowledge: Knowledge,
+    extra_urls: Iterable[Reference] = (),
+    extraction: Extraction | None = None,
+) -> Verdict:
+    """Decide every remote resource of ``message``. Pure: no network, no disk.
+
+    ``extra_urls`` are references the add-on saw in the rendered document; any of them that the
+    message's HTML does not contain is blocked (``undecided``). ``extraction`` may be passed when
+    the caller already has it (re-classification after DNS answers).
+    Raises PixelWardenError only for input over the size caps.
+    """
+    if extraction is None:
+        extraction = extract(message.html, None) if message.html else Extraction((), 0, 0)
+    sender_domain = address_domain(message.from_address)
+    leak_detector = LeakDetector((*message.recipients, *knowledge.identities))
+
+    found = merge_references(extraction.references)
+    unknown = {
+        url: ref for url, ref in merge_references(extra_urls).items() if url not in found
+    }
+
+    decisions: list[Decision] = []
+    pending: list[str] = []
+    for refs, undecided in ((found, False), (unknown, True)):
+        for ref in refs.values():
+            ev = _evidence(ref, message, sender_domain, knowledge, leak_detector)
+            decision = _apply_table(ev, message, sender_domain, knowledge)
+            # Only names that would load once confirmed are worth a look-up (privacy invariant 2).
+            if decision.reasons and decision.reasons[0] == Reason.DNS_PENDING.value:
+                host = host_of(ref.url)
+                if host not in pending:
+                    pending.append(host)
+            if undecided:
+                decision = replace(
+                    decision,
+                    action=Action.BLOCK,
+                    reasons=(Reason.UNDECIDED.value, *decision.reasons),
+                )
+            decisions.append(decision)
+
+    return Verdict(
+        source=message.source,
+        message_id=message.message_id,
+        from_header=message.from_header,
+        sender_domain=sender_domain,
+        mode=knowledge.mode,
+        image_only=is_image_only(extraction, decisions),
+        decisions=tuple(decisions),
+        warnings=extraction.warnings,
+        dns_pending=tuple(pending),
+    )

@@ -1,0 +1,44 @@
+# Pixel Warden. `make install` then `make scan-corpus` (the main job); `make test` runs every test.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+PW := $(BIN)/pixelwarden
+CORPUS ?= ../shared/corpus
+VERSION := $(shell sed -n 's/^__version__ = "\(.*\)"/\1/p' host/pixelwarden/__init__.py)
+
+.PHONY: install test test-engine test-host test-dns lint bench scan-corpus clean
+
+$(BIN)/pixelwarden: host/pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e 'host[dev]'
+	touch $@
+
+install: $(BIN)/pixelwarden
+
+# Every test: engine, DNS, native host, add-on unit tests, lint, and the real-Thunderbird run.
+test: install lint test-python test-extension e2e
+
+test-python: install
+	$(BIN)/pytest -q tests/engine tests/dns tests/host
+
+test-engine: install
+	$(BIN)/pytest -q tests/engine
+
+lint: install
+	$(BIN)/ruff check host tests bench
+	$(BIN)/ruff format --check host tests bench
+	$(BIN)/mypy host/pixelwarden
+
+bench: install
+	$(BIN)/python bench/bench_engine.py --corpus $(CORPUS)
+
+# The main job: audit the shared corpus of real mail (no DNS: this is an offline audit).
+scan-corpus: install
+	$(PW) scan --no-dns $(CORPUS)
+
+clean:
+	rm -rf build .pytest_cache .mypy_cache .ruff_cache
+
+-include mk/xpi.mk
+-include mk/e2e.mk

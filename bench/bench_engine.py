@@ -1,0 +1,160 @@
+"""`make bench`: speed and memory of the engine, reported as figures (never asserted).
+
+For a 100 KB and a 1 MB realistic newsletter and for the whole shared corpus: p50/p99 per message,
+messages per second, peak memory, start-up time, and the ratio to a parse-only pass over the same
+HTML with the fastest parser (lxml's streaming target, which builds nothing).
+Targets (issue 2): 100 KB p99 <= 10 ms, 1 MB p99 <= 60 ms, >= 300 messages/s on the corpus,
+start-up <= 300 ms.
+"""
+
+from __future__ import annotations
+
+import argparse
+import gc
+import resource
+import statistics
+import subprocess
+import sys
+import time
+import tracemalloc
+from collections.abc import Callable
+from email.message import EmailMessage
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from lxml import etree  # noqa: E402
+from newsletter import generate  # noqa: E402
+
+from pixelwarden.decide import Knowledge, classify  # noqa: E402
+from pixelwarden.mime import message_from_html, parse_message  # noqa: E402
+from pixelwarden.sources import iter_sources  # noqa: E402
+from pixelwarden.trackers import TrackerDB  # noqa: E402
+
+
+def percentile(values: list[float], pct: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(round(pct / 100 * (len(ordered) - 1))))]
+
+
+def timings(fn: Callable[[], object], runs: int) -> list[float]:
+    out = []
+    for _ in range(runs):
+        start = time.perf_counter()
+        fn()
+        out.append((time.perf_counter() - start) * 1000)
+    return out
+
+
+class _Sink:
+    """A parser target that keeps nothing: the floor any HTML pass pays."""
+
+    def start(self, tag: str, attrib: dict[str, str]) -> None:
+        pass
+
+    def end(self, tag: str) -> None:
+        pass
+
+    def data(self, data: str) -> None:
+        pass
+
+    def close(self) -> None:
+        return None
+
+
+def parse_only(html: str) -> None:
+    parser = etree.HTMLParser(target=_Sink(), recover=True, huge_tree=True)
+    parser.feed(html)
+    parser.close()
+
+
+def as_eml(html: str) -> bytes:
+    msg = EmailMessage()
+    msg["From"] = "Shop News <news@news.shop.example>"
+    msg["To"] = "reader@mail.test"
+    msg["Subject"] = "Autumn sale"
+    msg["Message-ID"] = "<bench@shop.example>"
+    msg.set_content("Autumn sale (text part)")
+    msg.add_alternative(html, subtype="html", cte="quoted-printable")
+    return msg.as_bytes()
+
+
+def row(label: str, values: list[float], parse: list[float] | None = None) -> str:
+    p50, p99 = statistics.median(values), percentile(values, 99)
+    ratio = f"  x{p50 / statistics.median(parse):.1f} parse-only" if parse else ""
+    return f"{label:<28} p50 {p50:7.2f} ms  p99 {p99:7.2f} ms  {1000 / p50:8.0f} msg/s{ratio}"
+
+
+def bench_newsletters(knowledge: Knowledge) -> None:
+    for size, runs in ((100_000, 300), (1_000_000, 60)):
+        html = generate(size)
+        data = as_eml(html)
+        fn = lambda: classify(parse_message(data, "bench.eml"), knowledge)  # noqa: E731
+        fn()
+        total = timings(fn, runs)
+        parse = timings(lambda: parse_only(html), runs)  # noqa: B023
+        tracemalloc.start()
+        fn()
+        peak = tracemalloc.get_traced_memory()[1] / 1e6
+        tracemalloc.stop()
+        label = f"newsletter {len(data) // 1000} KB"
+        print(row(label, total, parse) + f"  peak {peak:.1f} MB traced")
+
+
+def bench_corpus(corpus: Path, knowledge: Knowledge) -> None:
+    if not corpus.is_dir():
+        print(f"corpus: {corpus} not found, skipped")
+        return
+    messages = []
+    for source, data in iter_sources([str(corpus)]):
+        if isinstance(data, bytes):
+            messages.append((source, data))
+    per_message: list[float] = []
+    parse: list[float] = []
+    gc.collect()
+    start = time.perf_counter()
+    for _ in range(3):
+        for source, data in messages:
+            t0 = time.perf_counter()
+            if source.endswith(".html"):
+                message = message_from_html(data, source)
+            else:
+                message = parse_message(data, source)
+            classify(message, knowledge)
+            per_message.append((time.perf_counter() - t0) * 1000)
+            if message.html:
+                t1 = time.perf_counter()
+                parse_only(message.html)
+                parse.append((time.perf_counter() - t1) * 1000)
+    elapsed = time.perf_counter() - start
+    rate = 3 * len(messages) / elapsed
+    print(row(f"corpus ({len(messages)} messages)", per_message, parse) + f"  overall {rate:.0f} msg/s")
+
+
+def bench_startup() -> None:
+    cmd = [sys.executable, "-m", "pixelwarden.cli", "--version"]
+    runs = timings(lambda: subprocess.run(cmd, check=True, capture_output=True), 15)
+    imp = [sys.executable, "-c", "import pixelwarden.cli, pixelwarden.decide, pixelwarden.trackers; pixelwarden.trackers.TrackerDB.bundled()"]
+    ready = timings(lambda: subprocess.run(imp, check=True, capture_output=True), 15)
+    bare = timings(lambda: subprocess.run([sys.executable, "-c", "pass"], check=True), 15)
+    print(
+        f"start-up: `pixelwarden --version` p50 {statistics.median(runs):.0f} ms; engine ready "
+        f"(imports + tracker data) p50 {statistics.median(ready):.0f} ms; bare python "
+        f"{statistics.median(bare):.0f} ms"
+    )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--corpus", type=Path, default=Path("../shared/corpus"))
+    args = parser.parse_args()
+    knowledge = Knowledge(trackers=TrackerDB.bundled())
+    print(f"python {sys.version.split()[0]}, engine only (no DNS)")
+    bench_newsletters(knowledge)
+    bench_corpus(args.corpus, knowledge)
+    bench_startup()
+    print(f"peak RSS of this process: {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f} MB")
+
+
+if __name__ == "__main__":
+    main()
