@@ -1,4 +1,4 @@
-# Pixel Warden. `make install` then `make scan-corpus` (the main job); `make test` runs every test.
+# Pixel Warden. `make scan` sets up and runs the main job; `make test` runs every test.
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
@@ -6,7 +6,7 @@ PW := $(BIN)/pixelwarden
 CORPUS ?= ../shared/corpus
 VERSION := $(shell sed -n 's/^__version__ = "\(.*\)"/\1/p' host/pixelwarden/__init__.py)
 
-.PHONY: install test test-engine test-host test-dns lint bench scan-corpus clean
+.PHONY: install test test-python test-engine lint bench scan clean
 
 $(BIN)/pixelwarden: host/pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -33,9 +33,11 @@ lint: install
 bench: install
 	$(BIN)/python bench/bench_engine.py --corpus $(CORPUS)
 
-# The main job: audit the shared corpus of real mail (no DNS: this is an offline audit).
-scan-corpus: install
-	$(PW) scan --no-dns $(CORPUS)
+# The main job: audit mail files (by default the shared corpus of real mail) with the engine.
+# No DNS by default here: an audit of someone else's mail should not look up its senders' names.
+SCAN ?= $(CORPUS)
+scan: install
+	$(PW) scan --no-dns $(SCAN)
 
 clean:
 	rm -rf build .pytest_cache .mypy_cache .ruff_cache
