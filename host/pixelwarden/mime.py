@@ -1,0 +1,666 @@
+"""Reading one e-mail: MIME structure, transfer encodings, charsets and the headers we need.
+
+`parse_message` turns the raw bytes of a message into a `model.Message` holding the HTML that
+Thunderbird would display, the plain text, the sender and the recipients. It never raises anything
+but `PixelWardenError`: a hostile or broken message gives either a `Message` (with whatever could be
+decoded) or a structured error.
+
+Why the stdlib `email` package with the ``compat32`` policy: the parser (feedparser) is the same
+for every policy, but the ``default`` policy parses each header into a structured object when it is
+read, and that header parser has a history of raising on malformed input (IndexError,
+HeaderParseError, ...) and of quadratic behaviour on crafted headers. ``compat32`` hands back the
+raw header strings, so every interpretation of a header (RFC 2047 words, addresses,
+Authentication-Results) happens in this module, where each step is tolerant and tested. We read
+headers through `raw_items()`, which never wraps 8-bit values into `email.header.Header` objects.
+
+What Thunderbird displays (and so what we classify):
+- multipart/alternative: the last alternative that carries HTML (Thunderbird's default view is
+  "original HTML"); the plain alternative still fills `Message.text`.
+- multipart/related: the root part only (the ``start`` parameter, else the first part).
+- multipart/mixed and unknown multipart/*: every inline part in order, several HTML parts are
+  concatenated; parts with ``Content-Disposition: attachment`` are not shown inline, except
+  attached messages.
+- message/rfc822 (forwarded or attached mails): displayed inline below the body, so their HTML
+  counts too.
+- multipart/signed: the signed content; multipart/encrypted: nothing readable.
+"""
+
+from __future__ import annotations
+
+import binascii
+import codecs
+import email
+import email.utils
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from email.message import Message as EmailMessage
+from email.policy import compat32
+
+from pixelwarden.model import Message, PixelWardenError
+
+# A message larger than this is refused rather than parsed (the parser holds it in memory a few
+# times over). Shared with sources.py, which enforces it while streaming mbox files.
+MAX_MESSAGE_BYTES = 64 * 1024 * 1024
+
+# MIME nesting deeper than this is not walked. Nothing is hidden from the user by this: a URL in a
+# deeper part that Thunderbird renders is reported by the add-on and blocked as "undecided".
+MAX_MIME_DEPTH = 64
+
+# How far into an HTML part a <meta charset> is looked for (browsers use 1024 bytes; mail
+# generators often put a long <style> first, so we look further).
+_META_SNIFF_BYTES = 8192
+
+
+class HtmlDocument(bytes):
+    """The bytes of a bare HTML document (a ``.html`` file, no mail headers).
+
+    `sources.iter_sources` yields these for ``.html``/``.htm`` files; they are still `bytes`, so
+    callers that only pass raw data on keep working, and `parse_message` recognises the tag and
+    reads them as the body of a header-less message.
+    """
+
+    __slots__ = ()
+
+
+# --------------------------------------------------------------------------------------------
+# Charsets
+
+
+# Labels that mail clients send but Python does not know, or where Thunderbird (encoding_rs, the
+# WHATWG Encoding Standard) decodes with a superset: e.g. "iso-8859-1" and "us-ascii" are decoded
+# as windows-1252, "gb2312" as gb18030. Keys are lower-case labels with "_" and " " as "-".
+_CHARSET_ALIASES = {
+    "us-ascii": "cp1252",
+    "ascii": "cp1252",
+    "ansi-x3.4-1968": "cp1252",
+    "iso-8859-1": "cp1252",
+    "iso8859-1": "cp1252",
+    "iso-8859-1:1987": "cp1252",
+    "latin1": "cp1252",
+    "latin-1": "cp1252",
+    "l1": "cp1252",
+    "windows-1252": "cp1252",
+    "x-cp1252": "cp1252",
+    "iso-8859-9": "cp1254",
+    "latin5": "cp1254",
+    "iso-8859-11": "cp874",
+    "tis-620": "cp874",
+    "windows-874": "cp874",
+    "iso-8859-8-i": "iso8859-8",
+    "gb2312": "gb18030",
+    "gbk": "gb18030",
+    "x-gbk": "gb18030",
+    "cp936": "gb18030",
+    "chinese": "gb18030",
+    "csgb2312": "gb18030",
+    "ks-c-5601-1987": "cp949",
+    "ks-c-5601": "cp949",
+    "euc-kr": "cp949",
+    "shift-jis": "cp932",
+    "x-sjis": "cp932",
+    "sjis": "cp932",
+    "ms-kanji": "cp932",
+    "windows-31j": "cp932",
+    "big5": "big5hkscs",
+    "x-mac-roman": "mac-roman",
+    "mac": "mac-roman",
+    "macintosh": "mac-roman",
+    "utf8": "utf-8",
+    "x-unicode20utf8": "utf-8",
+    "unicode-1-1-utf-8": "utf-8",
+}
+
+# Python codecs that are not charsets a mail could be written in (they would reinterpret the
+# bytes, e.g. "unicode_escape" expands backslash sequences).
+_NOT_CHARSETS = frozenset(
+    {"unicode-escape", "raw-unicode-escape", "idna", "punycode", "undefined", "charmap", "mbcs"}
+)
+
+# Decoding with the WHATWG windows-1252 table: the five bytes that Python's cp1252 leaves
+# undefined (0x81, 0x8D, 0x8F, 0x90, 0x9D) map to the C1 control of the same value, so this
+# decoder accepts every byte sequence. Anything else that cannot be decoded becomes U+FFFD.
+_C1_ERRORS = "pixelwarden.c1"
+
+
+def _c1_or_replace(error: UnicodeError) -> tuple[str, int]:
+    if not isinstance(error, UnicodeDecodeError):
+        raise error
+    chunk = error.object[error.start : error.end]
+    if error.encoding == "cp1252":
+        return bytes(chunk).decode("latin-1"), error.end
+    return "\ufffd" * len(chunk), error.end
+
+
+codecs.register_error(_C1_ERRORS, _c1_or_replace)
+
+
+def charset_codec(label: str | None) -> str | None:
+    """The Python codec for a charset label from a mail, or None if unknown or not a charset."""
+    if not label:
+        return None
+    name = label.strip().strip("\"'").strip().lower()
+    name = re.split(r"[\s;,]", name, maxsplit=1)[0].replace("_", "-")
+    if not name or len(name) > 40:
+        return None
+    name = _CHARSET_ALIASES.get(name, name)
+    try:
+        info = codecs.lookup(name)
+    except (LookupError, ValueError):
+        return None
+    if not getattr(info, "_is_text_encoding", True):
+        return None
+    canonical = info.name.replace("_", "-")
+    if canonical in _NOT_CHARSETS:
+        return None
+    return info.name
+
+
+_META_CHARSET = re.compile(
+    rb"""<meta\b[^>]*?charset\s*=\s*["']?\s*([A-Za-z0-9_:.()+-]+)""", re.IGNORECASE
+)
+
+
+def meta_charset(data: bytes) -> str | None:
+    """The charset named by ``<meta charset>`` or ``<meta http-equiv=Content-Type>``, if any."""
+    match = _META_CHARSET.search(data, 0, _META_SNIFF_BYTES)
+    return match.group(1).decode("ascii") if match else None
+
+
+_BOMS = (
+    (codecs.BOM_UTF8, "utf-8-sig"),
+    (codecs.BOM_UTF16_LE, "utf-16"),
+    (codecs.BOM_UTF16_BE, "utf-16"),
+)
+
+
+def decode_text(data: bytes, declared: str | None, *, html: bool = False) -> str:
+    """Decode a body or header: byte-order mark, then the declared charset, then UTF-8, then
+    (for HTML) the charset of a ``<meta>`` tag, then windows-1252, which accepts any bytes.
+
+    Each candidate must decode the whole input without error to be chosen, so a wrong label
+    ("utf-8" on Latin-1 bytes) falls through to the next one instead of producing U+FFFD.
+    """
+    for bom, bom_codec in _BOMS:
+        if data.startswith(bom):
+            return data.decode(bom_codec, errors="replace")
+    candidates: list[str | None] = [charset_codec(declared), "utf-8"]
+    if html:
+        candidates.append(charset_codec(meta_charset(data)))
+    seen: set[str] = set()
+    for codec in candidates:
+        if codec is None or codec in seen:
+            continue
+        seen.add(codec)
+        try:
+            if codec == "cp1252":
+                return data.decode("cp1252", errors=_C1_ERRORS)
+            return data.decode(codec)
+        except (UnicodeError, LookupError, ValueError, TypeError):
+            continue
+    return data.decode("cp1252", errors=_C1_ERRORS)
+
+
+def _unescape_8bit(value: str) -> str:
+    """Header values parsed from bytes keep raw 8-bit octets as lone surrogates: decode them."""
+    try:
+        value.encode("utf-8")
+        return value
+    except UnicodeEncodeError:
+        raw = value.encode("utf-8", errors="surrogateescape")
+        return decode_text(raw, None)
+
+
+# --------------------------------------------------------------------------------------------
+# Transfer encodings
+
+_B64_KEEP = re.compile(rb"[^A-Za-z0-9+/=]+")
+_B64_PADDING = re.compile(rb"=+")
+
+
+def decode_base64_lenient(data: bytes) -> bytes:
+    """Base64 as a mail reader sees it: junk characters ignored, padding optional or misplaced.
+
+    Each run between padding signs is decoded on its own (two concatenated encodings stay
+    readable); a trailing single character, which cannot carry a whole byte, is dropped.
+    """
+    cleaned = _B64_KEEP.sub(b"", data)
+    out = bytearray()
+    for run in _B64_PADDING.split(cleaned):
+        usable = len(run) - len(run) % 4
+        tail = run[usable:]
+        # 2 or 3 leftover characters still carry 1 or 2 whole bytes; 1 carries none.
+        run = run[:usable] + tail + b"=" * (4 - len(tail)) if len(tail) >= 2 else run[:usable]
+        if run:
+            try:
+                out += binascii.a2b_base64(run)
+            except binascii.Error:  # pragma: no cover - cleaned input is always valid
+                continue
+    return bytes(out)
+
+
+def decode_quoted_printable(data: bytes) -> bytes:
+    """Quoted-printable; broken escapes ("=ZZ", a lone "=") are kept as they are."""
+    return binascii.a2b_qp(data)
+
+
+# --------------------------------------------------------------------------------------------
+# Headers
+
+_ENCODED_WORD = re.compile(r"=\?([^?\s*]+)(?:\*[^?\s]*)?\?([bBqQ])\?([^?\s]*)\?=")
+_FOLD = re.compile(r"\r?\n(?=[ \t])")
+
+
+def decode_header_value(raw: str | None) -> str:
+    """Unfold a header and decode its RFC 2047 encoded words with the usual leniency.
+
+    Adjacent encoded words in the same charset are joined before decoding (mailers split
+    multi-byte characters across words), whitespace between encoded words is dropped, unknown
+    charsets fall back like bodies do, and malformed words are left as they are.
+    """
+    if not raw:
+        return ""
+    text = _FOLD.sub("", _unescape_8bit(raw)).replace("\r", "").replace("\n", " ")
+    pieces: list[str] = []
+    pending: bytearray = bytearray()
+    pending_charset: str | None = None
+    position = 0
+
+    def flush() -> None:
+        nonlocal pending, pending_charset
+        if pending:
+            pieces.append(decode_text(bytes(pending), pending_charset))
+        pending = bytearray()
+        pending_charset = None
+
+    for match in _ENCODED_WORD.finditer(text):
+        between = text[position : match.start()]
+        if between and not (pending and between.isspace()):
+            flush()
+            pieces.append(between)
+        charset, encoding, payload = match.groups()
+        raw_payload = payload.encode("ascii", errors="replace")
+        if encoding in "bB":
+            decoded = decode_base64_lenient(raw_payload)
+        else:
+            decoded = binascii.a2b_qp(raw_payload, header=True)
+        if pending and charset.lower() != (pending_charset or "").lower():
+            flush()
+        pending_charset = charset
+        pending += decoded
+        position = match.end()
+    flush()
+    pieces.append(text[position:])
+    return "".join(pieces).strip()
+
+
+def _addresses(values: Iterable[str]) -> list[str]:
+    """Bare addresses from address headers, lower-cased; anything that is not one is skipped."""
+    found: list[str] = []
+    # Unfolded first: the stdlib address parser loses addresses after a fold inside quotes.
+    cleaned = [_FOLD.sub("", _unescape_8bit(v)[:65536]) for v in values]
+    try:
+        pairs = email.utils.getaddresses(cleaned)
+    except Exception:  # the stdlib address parser is not total on garbage; keep going
+        pairs = []
+    for _name, address in pairs:
+        address = address.strip().strip("<>").strip().lower()
+        if "@" in address and len(address) <= 320 and not any(c.isspace() for c in address):
+            found.append(address)
+    return found
+
+
+# Authentication-Results (RFC 8601): "authserv-id [version]; method[/version]=result ... ; ..."
+_RESINFO = re.compile(r"\s*([A-Za-z0-9_.-]+)\s*(?:/\s*\d+\s*)?=\s*([A-Za-z0-9_.-]+)")
+
+
+def _strip_comments(value: str) -> str:
+    """Remove RFC 5322 comments (nested parentheses), keeping quoted strings intact."""
+    out: list[str] = []
+    depth = 0
+    quoted = False
+    escaped = False
+    for char in value:
+        if escaped:
+            escaped = False
+            if depth == 0:
+                out.append(char)
+            continue
+        if char == "\\":
+            escaped = True
+            if depth == 0:
+                out.append(char)
+            continue
+        if quoted:
+            if char == '"':
+                quoted = False
+            out.append(char)
+        elif char == "(":
+            depth += 1
+        elif char == ")" and depth:
+            depth -= 1
+        elif depth == 0:
+            if char == '"':
+                quoted = True
+            out.append(char)
+    return "".join(out)
+
+
+@dataclass(frozen=True, slots=True)
+class AuthenticationResults:
+    """One parsed Authentication-Results header: who wrote it and the method results it gives."""
+
+    authserv_id: str | None
+    results: tuple[tuple[str, str], ...]  # (method, result), lower-case
+
+    @classmethod
+    def parse(cls, value: str) -> AuthenticationResults:
+        segments = _strip_comments(value).split(";")
+        head = segments[0].strip()
+        authserv_id: str | None = head.split()[0].lower() if head else None
+        rest = segments[1:]
+        if head and _RESINFO.match(head):
+            # No authserv-id at all (seen from broken gateways): the first segment is a result.
+            authserv_id = None
+            rest = segments
+        results = []
+        for segment in rest:
+            match = _RESINFO.match(segment)
+            if match:
+                results.append((match.group(1).lower(), match.group(2).lower()))
+        return cls(authserv_id, tuple(results))
+
+    def says(self, method: str, result: str) -> bool:
+        return (method, result) in self.results
+
+
+def dmarc_failed(values: list[str]) -> bool:
+    """Whether the receiving server's Authentication-Results say ``dmarc=fail``.
+
+    Each server on the way prepends its own header, so only the top-most one is known to come
+    from the user's own provider: anything below it was written by servers we cannot vouch for,
+    the sender's included, and may be forged or describe an earlier hop (a mailing list re-sends
+    mail whose original DMARC check failed). We therefore trust the top-most header, together with
+    the other headers carrying the same authserv-id (a receiver's DKIM and DMARC filters often add
+    one header each). A forged header below that claims the same id can only add a "fail", which
+    removes the sender's first-party allowance: the safe direction.
+    """
+    if not values:
+        return False
+    parsed = [AuthenticationResults.parse(_unescape_8bit(v)) for v in values]
+    trusted_id = parsed[0].authserv_id
+    return any(p.says("dmarc", "fail") for p in parsed if p.authserv_id == trusted_id)
+
+
+_MESSAGE_ID = re.compile(r"<\s*([^<>\s]+)\s*>")
+
+
+def _message_id(raw: str | None) -> str | None:
+    if not raw:
+        return None
+    value = _unescape_8bit(raw).strip()
+    match = _MESSAGE_ID.search(value)
+    if match:
+        return match.group(1)
+    value = value.strip("<> \t\r\n")
+    return value.split()[0] if value else None
+
+
+# --------------------------------------------------------------------------------------------
+# Bodies
+
+
+@dataclass(slots=True)
+class _Shown:
+    """What Thunderbird would show for a (sub)tree of parts."""
+
+    html: list[str] = field(default_factory=list)
+    text: list[str] = field(default_factory=list)
+
+    def extend(self, other: _Shown) -> None:
+        self.html.extend(other.html)
+        self.text.extend(other.text)
+
+
+def _header(part: EmailMessage, name: str) -> str | None:
+    for key, value in part.raw_items():
+        if key.lower() == name:
+            return str(value)
+    return None
+
+
+def _disposition(part: EmailMessage) -> str:
+    value = _header(part, "content-disposition")
+    if not value:
+        return ""
+    return value.split(";", 1)[0].strip().strip("\"'").lower()
+
+
+def _payload_bytes(part: EmailMessage) -> bytes:
+    # The body exactly as the parser stored it: a str in which 8-bit bytes are surrogate escapes.
+    # The public get_payload() would replace those bytes by U+FFFD (decode=False) or apply the
+    # stdlib's base64 decoder, which returns the encoded text unchanged when it gives up
+    # (decode=True); `_payload` is the attribute get_payload itself reads.
+    payload = getattr(part, "_payload", None)
+    if payload is None:
+        payload = part.get_payload()
+    if isinstance(payload, list):
+        return b""
+    if isinstance(payload, bytes):
+        raw = payload
+    else:
+        raw = str(payload).encode("utf-8", errors="surrogateescape")
+    encoding = (_header(part, "content-transfer-encoding") or "").strip().strip("\"'").lower()
+    if encoding == "base64":
+        return decode_base64_lenient(raw)
+    if encoding == "quoted-printable":
+        return decode_quoted_printable(raw)
+    return raw
+
+
+def _charset(part: EmailMessage) -> str | None:
+    try:
+        charset = part.get_content_charset()
+    except Exception:  # RFC 2231 parameters with unknown charsets, odd tuples
+        return None
+    return charset if isinstance(charset, str) else None
+
+
+def _content_type(part: EmailMessage) -> str:
+    try:
+        return part.get_content_type()
+    except Exception:
+        return "text/plain"
+
+
+_LOOKS_LIKE_HTML = re.compile(rb"<\s*(?:!doctype\s+html|html|body|head|img|table|div)\b", re.I)
+
+
+def _decoded(part: EmailMessage, *, html: bool) -> str:
+    return decode_text(_payload_bytes(part), _charset(part), html=html)
+
+
+def _show(part: EmailMessage, depth: int, *, top: bool = False) -> _Shown:
+    shown = _Shown()
+    if depth > MAX_MIME_DEPTH:
+        return shown
+    ctype = _content_type(part)
+    main, _, sub = ctype.partition("/")
+    payload = part.get_payload()
+
+    if main == "multipart":
+        if not isinstance(payload, list):
+            # A multipart without a usable boundary: Thunderbird's view of it varies, so we read
+            # it as HTML if it looks like HTML (classifying too much is harmless, too little not).
+            body = _payload_bytes(part)
+            if _LOOKS_LIKE_HTML.search(body, 0, _META_SNIFF_BYTES):
+                shown.html.append(decode_text(body, _charset(part), html=True))
+            return shown
+        children = [c for c in payload if isinstance(c, EmailMessage)]
+        if sub == "alternative":
+            alternatives = [_show(c, depth + 1) for c in children]
+            with_html = [a for a in alternatives if a.html]
+            with_text = [a for a in alternatives if a.text]
+            if with_html:
+                shown.html.extend(with_html[-1].html)
+            if with_text:
+                shown.text.extend(with_text[-1].text)
+            return shown
+        if sub == "related":
+            return _show(_related_root(part, children), depth + 1) if children else shown
+        if sub == "signed":
+            return _show(children[0], depth + 1) if children else shown
+        if sub == "encrypted":
+            return shown
+        for child in children:  # mixed, report, digest, and any unknown multipart
+            child_main = _content_type(child).partition("/")[0]
+            if _disposition(child) == "attachment" and child_main != "message":
+                continue
+            shown.extend(_show(child, depth + 1))
+        return shown
+
+    if main == "message" and sub in ("rfc822", "global"):
+        return _show_attached_message(part, depth)
+
+    if main == "text" and sub in ("html", "plain"):
+        if not top and _disposition(part) == "attachment":
+            return shown
+        if sub == "html":
+            shown.html.append(_decoded(part, html=True))
+        else:
+            shown.text.append(_decoded(part, html=False))
+    return shown
+
+
+def _related_root(part: EmailMessage, children: list[EmailMessage]) -> EmailMessage:
+    start = part.get_param("start")
+    if isinstance(start, str) and start.strip():
+        wanted = start.strip().strip("<>")
+        for child in children:
+            content_id = (_header(child, "content-id") or "").strip().strip("<>")
+            if content_id == wanted:
+                return child
+    return children[0]
+
+
+def _show_attached_message(part: EmailMessage, depth: int) -> _Shown:
+    payload = part.get_payload()
+    encoding = (_header(part, "content-transfer-encoding") or "").strip().lower()
+    if encoding in ("base64", "quoted-printable"):
+        # Not allowed by RFC 2046 but sent anyway: the parser took the encoded text for a
+        # message, so take that text back, decode it and parse the result instead.
+        try:
+            inner_raw = _encoded_inner_text(payload)
+        except Exception:  # the generator on a broken inner message: show nothing of it
+            return _Shown()
+        if encoding == "base64":
+            decoded = decode_base64_lenient(inner_raw)
+        else:
+            decoded = decode_quoted_printable(inner_raw)
+        return _show(email.message_from_bytes(decoded, policy=compat32), depth + 1, top=True)
+    if isinstance(payload, list) and payload and isinstance(payload[0], EmailMessage):
+        return _show(payload[0], depth + 1, top=True)
+    return _Shown()
+
+
+def _encoded_inner_text(payload: object) -> bytes:
+    if isinstance(payload, str):
+        return payload.encode("utf-8", errors="surrogateescape")
+    if not (isinstance(payload, list) and payload and isinstance(payload[0], EmailMessage)):
+        return b""
+    inner = payload[0]
+    if not inner.keys():  # base64 text has no "name:" line, so it all landed in the body
+        body = inner.get_payload()
+        return body.encode("utf-8", errors="surrogateescape") if isinstance(body, str) else b""
+    return inner.as_bytes()
+
+
+# --------------------------------------------------------------------------------------------
+# Entry points
+
+
+def _check_size(data: bytes, source: str) -> None:
+    if len(data) > MAX_MESSAGE_BYTES:
+        raise PixelWardenError(
+            "too_large",
+            f"{source}: {len(data)} bytes, more than the {MAX_MESSAGE_BYTES // (1024 * 1024)} MiB "
+            "a message may have",
+        )
+
+
+def message_from_html(data: bytes, source: str) -> Message:
+    """A bare HTML document (no headers) read as the body of an anonymous message."""
+    _check_size(data, source)
+    try:
+        html = decode_text(bytes(data), None, html=True)
+    except Exception as exc:  # decode_text is total; this only guards against the unforeseen
+        raise PixelWardenError("unreadable", f"{source}: {type(exc).__name__}") from exc
+    return Message(
+        source=source,
+        message_id=None,
+        from_header="",
+        from_address=None,
+        recipients=(),
+        html=html,
+        text=None,
+    )
+
+
+def parse_message(data: bytes, source: str) -> Message:
+    """Parse the raw bytes of one e-mail (or an `HtmlDocument`) into a `Message`.
+
+    Raises only `PixelWardenError`: "too_large" over `MAX_MESSAGE_BYTES`, "not_a_message" when
+    there is no header at all and nothing that looks like HTML, "unreadable" for anything the
+    parser cannot cope with.
+    """
+    if not isinstance(data, bytes | bytearray | memoryview):
+        raise PixelWardenError("unreadable", f"{source}: expected bytes, got {type(data).__name__}")
+    _check_size(bytes(data) if isinstance(data, memoryview) else data, source)
+    if isinstance(data, HtmlDocument):
+        return message_from_html(data, source)
+    try:
+        return _parse(bytes(data), source)
+    except PixelWardenError:
+        raise
+    except Exception as exc:  # the stdlib parser on hostile input: report, never crash
+        raise PixelWardenError(
+            "unreadable", f"{source}: cannot parse this message ({type(exc).__name__})"
+        ) from exc
+
+
+def _parse(data: bytes, source: str) -> Message:
+    stripped = data.lstrip(b"\r\n\t ")
+    parsed = email.message_from_bytes(stripped, policy=compat32)
+    headers: dict[str, list[str]] = {}
+    for name, value in parsed.raw_items():
+        headers.setdefault(name.strip().lower(), []).append(str(value))
+    if not headers:
+        if _LOOKS_LIKE_HTML.search(stripped, 0, _META_SNIFF_BYTES):
+            return message_from_html(stripped, source)
+        raise PixelWardenError("not_a_message", f"{source}: no mail headers and no HTML found")
+
+    def first(name: str) -> str | None:
+        values = headers.get(name)
+        return values[0] if values else None
+
+    from_raw = first("from")
+    from_list = _addresses([from_raw]) if from_raw else []
+    recipients: list[str] = []
+    for name in ("to", "cc", "delivered-to", "x-original-to"):
+        for address in _addresses(headers.get(name, [])):
+            if address not in recipients:
+                recipients.append(address)
+
+    shown = _show(parsed, 0, top=True)
+    subject = first("subject")
+    return Message(
+        source=source,
+        message_id=_message_id(first("message-id")),
+        from_header=decode_header_value(from_raw),
+        from_address=from_list[0] if from_list else None,
+        recipients=tuple(recipients),
+        html="\n".join(shown.html) if shown.html else None,
+        text="\n".join(shown.text) if shown.text else None,
+        dmarc_fail=dmarc_failed(headers.get("authentication-results", [])),
+        subject=decode_header_value(subject) if subject is not None else None,
+    )
