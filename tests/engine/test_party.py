@@ -1,0 +1,34 @@
+"""Registrable domains from the offline public suffix list, special-use names included."""
+
+from __future__ import annotations
+
+import pytest
+
+from pixelwarden.party import address_domain, host_of, registrable_domain
+
+
+@pytest.mark.parametrize(
+    "host, domain",
+    [
+        ("news.shop.example", "shop.example"),  # RFC 2606 names act as top-level domains
+        ("a.b.shop.test", "shop.test"),
+        ("x.y.invalid", "y.invalid"),
+        ("mail.bank.co.uk", "bank.co.uk"),
+        ("IMG.Shop.Example.", "shop.example"),
+        ("d123.cloudfront.net", "d123.cloudfront.net"),  # private suffix: each tenant its own
+        ("bücher.example", "xn--bcher-kva.example"),
+        ("192.0.2.7", "192.0.2.7"),
+        ("[2001:db8::1]", "2001:db8::1"),
+        ("co.uk", None),
+        ("", None),
+    ],
+)
+def test_registrable_domain(host, domain):
+    assert registrable_domain(host) == domain
+
+
+def test_address_and_url_helpers():
+    assert address_domain("News@Mail.Shop.Example") == "shop.example"
+    assert address_domain("no-at-sign") is None
+    assert host_of("https://IMG.shop.example:8443/a.png") == "img.shop.example"
+    assert host_of("https://[::1/") == ""
