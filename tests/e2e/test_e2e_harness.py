@@ -1,0 +1,142 @@
+"""Checks of the end-to-end harness's own parts (loopback only): if the proxy or the DNS server
+lied, "zero tracker requests" in the Thunderbird run would prove nothing."""
+
+from __future__ import annotations
+
+import http.client
+import socket
+import ssl
+import struct
+import sys
+import zlib
+from pathlib import Path
+
+import pytest
+
+sys.path.insert(0, str(Path(__file__).parent))
+
+from dnslib import DNSRecord  # noqa: E402
+from dnsserver import ZoneDNSServer, load_zone  # noqa: E402
+from proxy import LoggingProxy, answer_for  # noqa: E402
+from testca import TestCA  # noqa: E402
+
+
+@pytest.fixture()
+def proxy(tmp_path: Path):
+    ca = TestCA(tmp_path / "ca")
+    running = LoggingProxy(ca, tmp_path / "proxy.jsonl").start()
+    yield running
+    running.stop()
+
+
+def test_plain_request_is_logged_with_full_url_and_answered_with_an_image(proxy) -> None:
+    conn = http.client.HTTPConnection("127.0.0.1", proxy.port, timeout=5)
+    conn.request("GET", "http://news.shop.example/img/logo-120x40-336699.png?u=1")
+    response = conn.getresponse()
+    body = response.read()
+    assert response.status == 200
+    assert response.getheader("Content-Type") == "image/png"
+    width, height = struct.unpack(">II", body[16:24])
+    assert (width, height) == (120, 40)
+    [entry] = proxy.entries()
+    assert entry.method == "GET"
+    assert entry.host == "news.shop.example"
+    assert entry.url == "http://news.shop.example/img/logo-120x40-336699.png?u=1"
+
+
+def test_https_through_connect_is_terminated_and_logged_with_path(proxy, tmp_path: Path) -> None:
+    context = ssl.create_default_context(cafile=str(proxy.ca.cert_path))
+    context.set_alpn_protocols(["h2", "http/1.1"])
+    conn = http.client.HTTPSConnection("127.0.0.1", proxy.port, timeout=5, context=context)
+    conn.set_tunnel("email.shop.example", 443)
+    conn.request("GET", "/o/abc.gif", headers={"Cookie": "pw_e2e=seen"})
+    response = conn.getresponse()
+    assert response.read().startswith(b"GIF89a")
+    assert conn.sock.selected_alpn_protocol() == "http/1.1"  # type: ignore[union-attr]
+    # a second request on the same tunnel is logged too
+    conn.request("GET", "/style.css")
+    assert conn.getresponse().getheader("Content-Type") == "text/css"
+    methods = [(e.method, e.url) for e in proxy.entries()]
+    assert methods == [
+        ("CONNECT", "email.shop.example:443"),
+        ("GET", "https://email.shop.example/o/abc.gif"),
+        ("GET", "https://email.shop.example/style.css"),
+    ]
+    assert proxy.entries()[1].headers["cookie"] == "pw_e2e=seen"
+    assert (tmp_path / "proxy.jsonl").read_text().count("\n") == 3
+
+
+def test_untrusted_client_still_shows_the_contacted_host(proxy) -> None:
+    conn = http.client.HTTPSConnection(
+        "127.0.0.1", proxy.port, timeout=5, context=ssl.create_default_context()
+    )
+    conn.set_tunnel("tracker.test", 443)
+    with pytest.raises(ssl.SSLError):
+        conn.request("GET", "/pixel.gif")
+    assert [(e.method, e.host) for e in proxy.entries()] == [("CONNECT", "tracker.test")]
+
+
+def test_marker_hook_runs_before_the_answer(proxy) -> None:
+    seen: list[str] = []
+
+    def hook(marker: str) -> None:
+        seen.append(marker)
+        assert proxy.entries()[-1].marker == marker
+
+    proxy.on_marker = hook
+    conn = http.client.HTTPConnection("127.0.0.1", proxy.port, timeout=5)
+    conn.request("GET", "http://marker.pixelwarden.test/begin/3")
+    assert conn.getresponse().read() == b"ok\n"
+    assert seen == ["begin/3"]
+
+
+def test_answers_by_path_and_accept() -> None:
+    assert answer_for("/f/brand.woff2", "*/*")[0] == "font/woff2"
+    assert answer_for("/x", "text/css,*/*;q=0.1")[0] == "text/css"
+    content_type, body = answer_for("/hero-2000x5000.png", "*/*")
+    assert content_type == "image/png"
+    assert struct.unpack(">II", body[16:24]) == (1200, 1200)
+    zlib.decompress(body[body.index(b"IDAT") + 4 : -16])  # valid image data
+
+
+def _ask(port: int, name: str, qtype: str) -> DNSRecord:
+    query = DNSRecord.question(name, qtype)
+    sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    sock.settimeout(3)
+    sock.sendto(query.pack(), ("127.0.0.1", port))
+    data, _ = sock.recvfrom(4096)
+    return DNSRecord.parse(data)
+
+
+def _free_udp_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def test_dns_server_answers_the_zone_chain_and_logs_questions(tmp_path: Path) -> None:
+    zone_file = tmp_path / "zone.json"
+    zone_file.write_text(
+        '{"email.shop.example.": "Alias.shop.example", "alias.shop.example": "u7.wl.sendgrid.net"}'
+    )
+    server = ZoneDNSServer(load_zone(zone_file), port=_free_udp_port()).start()
+    try:
+        reply = _ask(server.port, "email.shop.example", "A")
+        records = [(str(r.rname), str(r.rdata)) for r in reply.rr]
+        assert records == [
+            ("email.shop.example.", "alias.shop.example."),
+            ("alias.shop.example.", "u7.wl.sendgrid.net."),
+            ("u7.wl.sendgrid.net.", "127.0.0.1"),
+        ]
+        plain = _ask(server.port, "www.shop.example", "A")
+        assert [str(r.rdata) for r in plain.rr] == ["127.0.0.1"]
+        assert server.queries == [("email.shop.example", "A"), ("www.shop.example", "A")]
+    finally:
+        server.stop()
+
+
+def test_zone_must_map_names_to_names(tmp_path: Path) -> None:
+    bad = tmp_path / "zone.json"
+    bad.write_text('{"a.example": ["b.example"]}')
+    with pytest.raises(ValueError):
+        load_zone(bad)
