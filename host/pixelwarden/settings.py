@@ -544,10 +544,10 @@ def add_commands(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]
     actions = parser.add_subparsers(dest="settings_command", required=True)
     export = actions.add_parser("export", help="write settings and overrides as JSON")
     export.add_argument("file", nargs="?", help="output file (default: standard output)")
-    export.set_defaults(run=_run_export)
+    export.set_defaults(func=_run_export)
     imp = actions.add_parser("import", help="replace settings and overrides from a JSON export")
     imp.add_argument("file", help="a file written by `pixelwarden settings export` ('-' = stdin)")
-    imp.set_defaults(run=_run_import)
+    imp.set_defaults(func=_run_import)
 
 
 def _run_export(args: argparse.Namespace) -> int:
