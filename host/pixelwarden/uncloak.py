@@ -8,7 +8,9 @@ third party) is the engine's; here is only the I/O, under three constraints:
 * **Privacy** (see docs/dns.md): a look-up tells the resolver the sender's host names. We look up
   only what the engine says would load, never names whose labels look per-recipient (a token in
   a DNS label would tell the resolver's operator *who* opened the mail), and at most ``limit``
-  names per message. Those not looked up get status ``"skipped"`` and stay blocked.
+  names per message. Those not looked up get status ``"skipped"`` with the reason as the only
+  item of ``chain`` (``token_label``, ``single_label``, ``invalid_name``, ``limit``); the engine
+  keeps them blocked (``dns_skipped:<reason>``).
 * **Speed**: look-ups run concurrently under a per-call budget; what has not answered by then is
   ``"pending"`` (blocked until a late answer arrives through `resolve_all`). Answers are cached
   with their TTL (`dnscache.DnsCache`).
@@ -16,13 +18,15 @@ third party) is the engine's; here is only the I/O, under three constraints:
   look-up that misses the cache, never at ``import pixelwarden``.
 
 Statuses (`CnameAnswer.status`): ``ok`` (``chain`` = every alias after the name itself, empty when
-the name has no CNAME or does not exist), ``pending``, ``skipped``, and the failures ``servfail``,
+the name has no CNAME or does not exist), ``pending``, ``skipped`` (``chain`` = (reason,)), and the
+failures ``servfail``,
 ``timeout``, ``loop``, ``too_long`` (more than `MAX_HOPS` aliases) and ``error``.
 """
 
 from __future__ import annotations
 
 import asyncio
+import atexit
 import ipaddress
 import re
 from collections.abc import Iterable
@@ -164,21 +168,27 @@ def _is_ip(host: str) -> bool:
 class Uncloaker:
     """Resolves CNAME chains for the engine, with a cache, a privacy filter and a time budget.
 
-    ``resolver`` is ``None`` for the system's resolver, or ``"HOST:PORT"``. One instance lives as
-    long as the CLI run or the native host; call `close` at the end to persist the cache.
+    ``resolver`` is ``None`` (or empty) for the system's resolver, or ``"HOST:PORT"``. ``cache`` is
+    the shared on-disk `DnsCache` by default (``True``), a given one, or ``None``/``False`` for
+    none. One instance lives as long as the CLI run or the native host; `close` persists the cache
+    (it is also saved every few seconds while resolving, and at interpreter exit).
     """
 
     def __init__(
         self,
         resolver: str | None = None,
         *,
-        cache: DnsCache | None = None,
+        cache: DnsCache | bool | None = True,
         limit: int = DEFAULT_LIMIT,
         max_hops: int = MAX_HOPS,
         query_timeout: float = QUERY_TIMEOUT,
     ) -> None:
         self.server = parse_resolver(resolver) if resolver else None
-        self.cache = cache
+        if cache is True:
+            # The shared on-disk cache; saved every few seconds while resolving and at exit.
+            cache = DnsCache()
+            atexit.register(cache.save)
+        self.cache: DnsCache | None = cache if isinstance(cache, DnsCache) else None
         self.limit = limit
         self.max_hops = max_hops
         self.query_timeout = query_timeout
@@ -275,7 +285,7 @@ class Uncloaker:
                 continue
             reason = skip_reason(host)
             if reason is not None:
-                answers[host] = CnameAnswer("skipped")
+                answers[host] = CnameAnswer("skipped", (reason,))
                 continue
             cached = self.cache.get(self._key(host)) if self.cache is not None else None
             if cached is not None:
@@ -284,7 +294,7 @@ class Uncloaker:
                 candidates.append(host)
         # The limit bounds what the resolver learns per message; cached names reveal nothing new.
         for host in candidates[self.limit :]:
-            answers[host] = CnameAnswer("skipped")
+            answers[host] = CnameAnswer("skipped", ("limit",))
         return answers, candidates[: self.limit]
 
     @staticmethod

@@ -65,14 +65,15 @@ def dns_server(zone: Zone) -> Iterator[FakeDNS]:
         yield server
 
 
-@pytest.fixture
+@pytest.fixture(autouse=True)
 def cache_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """Every test gets its own cache folder: nothing touches the user's real one."""
     folder = tmp_path / "cache"
     monkeypatch.setenv("PIXELWARDEN_CACHE_DIR", str(folder))
     return folder
 
 
-@pytest.fixture
+@pytest.fixture(autouse=True)
 def data_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     folder = tmp_path / "data"
     monkeypatch.setenv("PIXELWARDEN_DATA_DIR", str(folder))

@@ -99,6 +99,8 @@ class FakeDNS:
         self._server = DNSServer(
             self._resolver, address="127.0.0.1", port=0, logger=_QuietLogger()
         )
+        # A slow answer may outlive the server's socket at teardown: nothing to report then.
+        self._server.server.handle_error = lambda request, client_address: None
         self.port: int = self._server.server.server_address[1]
         self.address = f"127.0.0.1:{self.port}"
 

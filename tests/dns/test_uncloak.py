@@ -211,7 +211,7 @@ def test_ordinary_labels(label: str) -> None:
 def test_token_names_are_never_sent_to_the_resolver(dns_server: FakeDNS) -> None:
     token_host = "a8f3e2c1b4d5e6f70011.email.shop.example"
     answers = resolve(dns_server, [token_host, "mg.shop.example"])
-    assert answers[token_host] == CnameAnswer("skipped")
+    assert answers[token_host] == CnameAnswer("skipped", ("token_label",))
     assert dns_server.asked(token_host) == 0
     assert answers["mg.shop.example"].status == "ok"
 
@@ -220,6 +220,7 @@ def test_at_most_limit_names_per_message(dns_server: FakeDNS) -> None:
     hosts = [f"n{i}.shop.example" for i in range(12)]
     answers = resolve(dns_server, hosts, limit=8)
     assert [answers[h].status for h in hosts] == ["ok"] * 8 + ["skipped"] * 4
+    assert {answers[h].chain for h in hosts[8:]} == {("limit",)}
     assert len({q for q, _ in dns_server.queries}) == 8
     chosen, skipped = hosts_worth_resolving(hosts, limit=8)
     assert chosen == hosts[:8] and skipped == {h: "limit" for h in hosts[8:]}
@@ -228,9 +229,9 @@ def test_at_most_limit_names_per_message(dns_server: FakeDNS) -> None:
 def test_single_label_ip_and_invalid_names_are_not_asked(dns_server: FakeDNS) -> None:
     answers = resolve(dns_server, ["intranet", "192.0.2.7", "bad_host!.example"])
     assert answers == {
-        "intranet": CnameAnswer("skipped"),
+        "intranet": CnameAnswer("skipped", ("single_label",)),
         "192.0.2.7": CnameAnswer("ok"),
-        "bad_host!.example": CnameAnswer("skipped"),
+        "bad_host!.example": CnameAnswer("skipped", ("invalid_name",)),
     }
     assert dns_server.queries == []
 
