@@ -119,20 +119,17 @@ _NOT_CHARSETS = frozenset(
 
 # Decoding with the WHATWG windows-1252 table: the five bytes that Python's cp1252 leaves
 # undefined (0x81, 0x8D, 0x8F, 0x90, 0x9D) map to the C1 control of the same value, so this
-# decoder accepts every byte sequence. Anything else that cannot be decoded becomes U+FFFD.
-_C1_ERRORS = "pixelwarden.c1"
+# decoder accepts every byte sequence. Only ever used with "cp1252".
+_C1_ERRORS = "pixelwarden.windows-1252"
 
 
-def _c1_or_replace(error: UnicodeError) -> tuple[str, int]:
+def _c1_controls(error: UnicodeError) -> tuple[str, int]:
     if not isinstance(error, UnicodeDecodeError):
         raise error
-    chunk = error.object[error.start : error.end]
-    if error.encoding == "cp1252":
-        return bytes(chunk).decode("latin-1"), error.end
-    return "\ufffd" * len(chunk), error.end
+    return bytes(error.object[error.start : error.end]).decode("latin-1"), error.end
 
 
-codecs.register_error(_C1_ERRORS, _c1_or_replace)
+codecs.register_error(_C1_ERRORS, _c1_controls)
 
 
 def charset_codec(label: str | None) -> str | None:
@@ -191,6 +188,8 @@ def decode_text(data: bytes, declared: str | None, *, html: bool = False) -> str
     for codec in candidates:
         if codec is None or codec in seen:
             continue
+        if codec.startswith(("utf-16", "utf-32")) and b"\x00" not in data[:_META_SNIFF_BYTES]:
+            continue  # a wide charset on text without a single NUL byte is a wrong label
         seen.add(codec)
         try:
             if codec == "cp1252":
