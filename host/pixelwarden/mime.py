@@ -68,12 +68,13 @@ class HtmlDocument(bytes):
 
 
 # Labels that mail clients send but Python does not know, or where Thunderbird (encoding_rs, the
-# WHATWG Encoding Standard) decodes with a superset: e.g. "iso-8859-1" and "us-ascii" are decoded
-# as windows-1252, "gb2312" as gb18030. Keys are lower-case labels with "_" and " " as "-".
+# WHATWG Encoding Standard) decodes with a superset: e.g. "iso-8859-1" is decoded as
+# windows-1252, "gb2312" as gb18030. Keys are lower-case labels with "_" and " " as "-".
 _CHARSET_ALIASES = {
-    "us-ascii": "cp1252",
-    "ascii": "cp1252",
-    "ansi-x3.4-1968": "cp1252",
+    # "us-ascii" on 8-bit text is always a wrong label; decoding it strictly lets the fallbacks
+    # (UTF-8 first, the most common truth, then windows-1252 as Thunderbird would) take over.
+    "us-ascii": "ascii",
+    "ansi-x3.4-1968": "ascii",
     "iso-8859-1": "cp1252",
     "iso8859-1": "cp1252",
     "iso-8859-1:1987": "cp1252",

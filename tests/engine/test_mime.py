@@ -265,6 +265,13 @@ def test_wrong_charset_falls_back():
     assert msg.html == "<p>Café crème</p>"
 
 
+def test_us_ascii_label_on_8bit_text_tries_utf8_then_windows_1252():
+    utf8 = parse_message(message("text/html; charset=us-ascii", "<p>é</p>".encode()), "m")
+    assert utf8.html == "<p>é</p>"
+    latin = parse_message(message("text/html; charset=us-ascii", "<p>é</p>".encode("cp1252")), "m")
+    assert latin.html == "<p>é</p>"
+
+
 def test_undeclared_charset_uses_utf8_then_meta():
     utf8 = parse_message(message("text/html", "<p>naïve</p>".encode()), "m")
     assert utf8.html == "<p>naïve</p>"
