@@ -137,7 +137,7 @@ def fail_with(
     http_server: ListServer,
     registry: list[ListSource],
     route: Route | None,
-    **kw: float,
+    timeout: float = 30.0,
 ) -> UpdateResult:
     update_lists(registry)  # a good copy first
     if route is None:
