@@ -315,11 +315,7 @@ class SettingsStore:
     def _open_checked(self) -> sqlite3.Connection:
         conn = sqlite3.connect(str(self.path), timeout=10.0, isolation_level=None)
         try:
-            conn.execute("PRAGMA journal_mode=WAL")
-            conn.execute("PRAGMA synchronous=FULL")
-            check = conn.execute("PRAGMA quick_check").fetchone()
-            if check is None or check[0] != "ok":
-                raise sqlite3.DatabaseError(f"integrity check failed: {check[0] if check else '?'}")
+            # The version first, before anything writes to the file: a newer one is left alone.
             version = conn.execute("PRAGMA user_version").fetchone()[0]
             if version > SCHEMA_VERSION:
                 conn.close()
@@ -328,6 +324,11 @@ class SettingsStore:
                     f"{self.path} has schema {version}, this Pixel Warden knows {SCHEMA_VERSION}: "
                     "update Pixel Warden (the file was left untouched)",
                 )
+            conn.execute("PRAGMA journal_mode=WAL")
+            conn.execute("PRAGMA synchronous=FULL")
+            check = conn.execute("PRAGMA quick_check").fetchone()
+            if check is None or check[0] != "ok":
+                raise sqlite3.DatabaseError(f"integrity check failed: {check[0] if check else '?'}")
             self._migrate(conn, version)
             # Every stored value is read once now, so a damaged row is found at open time.
             conn.execute("SELECT count(*) FROM settings").fetchone()
