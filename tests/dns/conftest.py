@@ -44,6 +44,10 @@ def standard_zone() -> Zone:
     for i in range(LONG_HOPS):
         zone.cname(f"h{i}.long.example", f"h{i + 1}.long.example")
     zone.exists.add(f"h{LONG_HOPS}.long.example")
+    # The same, on a sender's own subdomains.
+    zone.cname("ring.shop.example", "ring2.shop.example")
+    zone.cname("ring2.shop.example", "ring.shop.example")
+    zone.cname("deep.shop.example", "h0.long.example")
     # Failures and slowness.
     zone.servfail.add("broken.shop.example")
     zone.cname("slow.shop.example", "mailgun.org", ttl=300)
