@@ -101,7 +101,9 @@ class Entry:
     url: str
     host: str
     marker: str | None = None  # "begin/3", "end/3", ... for the test driver's markers
-    headers: dict[str, str] = field(default_factory=dict)  # the few that matter for privacy
+    headers: dict[str, str] = field(
+        default_factory=dict
+    )  # the few that matter for privacy
 
     def to_json(self) -> dict[str, object]:
         return {
@@ -173,17 +175,26 @@ class LoggingProxy:
     # -- internals -----------------------------------------------------------------------------
 
     def _record(
-        self, method: str, url: str, host: str, headers: dict[str, str], marker: str | None
+        self,
+        method: str,
+        url: str,
+        host: str,
+        headers: dict[str, str],
+        marker: str | None,
     ) -> Entry:
         with self._lock:
-            entry = Entry(len(self._entries), time.time(), method, url, host, marker, headers)
+            entry = Entry(
+                len(self._entries), time.time(), method, url, host, marker, headers
+            )
             self._entries.append(entry)
             if self._log_file:
                 self._log_file.write(json.dumps(entry.to_json()) + "\n")
                 self._log_file.flush()
         return entry
 
-    def _serve(self, conn: socket.socket, rfile, tunnel: tuple[str, int] | None) -> None:  # type: ignore[no-untyped-def]
+    def _serve(
+        self, conn: socket.socket, rfile, tunnel: tuple[str, int] | None
+    ) -> None:  # type: ignore[no-untyped-def]
         while True:
             request = _read_request(rfile)
             if request is None:
@@ -207,8 +218,11 @@ class LoggingProxy:
             if marker is not None and self.on_marker is not None:
                 try:
                     self.on_marker(marker)
-                except Exception as error:  # a failing hook must not wedge the driver
-                    print(f"e2e proxy: marker hook failed on {marker}: {error!r}", flush=True)
+                except Exception as error:  # noqa: BLE001 - a failing hook must not wedge the driver
+                    print(
+                        f"e2e proxy: marker hook failed on {marker}: {error!r}",
+                        flush=True,
+                    )
             keep_alive = headers.get("connection", "").lower() != "close"
             self._respond(conn, method, url, headers, marker, keep_alive)
             if not keep_alive:

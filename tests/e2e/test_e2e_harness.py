@@ -15,10 +15,10 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).parent))
 
-from dnslib import DNSRecord  # noqa: E402
-from dnsserver import ZoneDNSServer, load_zone  # noqa: E402
-from proxy import LoggingProxy, answer_for  # noqa: E402
-from testca import TestCA  # noqa: E402
+from dnslib import DNSRecord
+from dnsserver import ZoneDNSServer, load_zone
+from proxy import LoggingProxy, answer_for
+from testca import TestCA
 
 
 @pytest.fixture()
@@ -29,7 +29,9 @@ def proxy(tmp_path: Path):
     running.stop()
 
 
-def test_plain_request_is_logged_with_full_url_and_answered_with_an_image(proxy) -> None:
+def test_plain_request_is_logged_with_full_url_and_answered_with_an_image(
+    proxy,
+) -> None:
     conn = http.client.HTTPConnection("127.0.0.1", proxy.port, timeout=5)
     conn.request("GET", "http://news.shop.example/img/logo-120x40-336699.png?u=1")
     response = conn.getresponse()
@@ -44,10 +46,14 @@ def test_plain_request_is_logged_with_full_url_and_answered_with_an_image(proxy)
     assert entry.url == "http://news.shop.example/img/logo-120x40-336699.png?u=1"
 
 
-def test_https_through_connect_is_terminated_and_logged_with_path(proxy, tmp_path: Path) -> None:
+def test_https_through_connect_is_terminated_and_logged_with_path(
+    proxy, tmp_path: Path
+) -> None:
     context = ssl.create_default_context(cafile=str(proxy.ca.cert_path))
     context.set_alpn_protocols(["h2", "http/1.1"])
-    conn = http.client.HTTPSConnection("127.0.0.1", proxy.port, timeout=5, context=context)
+    conn = http.client.HTTPSConnection(
+        "127.0.0.1", proxy.port, timeout=5, context=context
+    )
     conn.set_tunnel("email.shop.example", 443)
     conn.request("GET", "/o/abc.gif", headers={"Cookie": "pw_e2e=seen"})
     response = conn.getresponse()
@@ -73,7 +79,9 @@ def test_untrusted_client_still_shows_the_contacted_host(proxy) -> None:
     conn.set_tunnel("tracker.test", 443)
     with pytest.raises(ssl.SSLError):
         conn.request("GET", "/pixel.gif")
-    assert [(e.method, e.host) for e in proxy.entries()] == [("CONNECT", "tracker.test")]
+    assert [(e.method, e.host) for e in proxy.entries()] == [
+        ("CONNECT", "tracker.test")
+    ]
 
 
 def test_marker_hook_runs_before_the_answer(proxy) -> None:
@@ -130,7 +138,10 @@ def test_dns_server_answers_the_zone_chain_and_logs_questions(tmp_path: Path) ->
         ]
         plain = _ask(server.port, "www.shop.example", "A")
         assert [str(r.rdata) for r in plain.rr] == ["127.0.0.1"]
-        assert server.queries == [("email.shop.example", "A"), ("www.shop.example", "A")]
+        assert server.queries == [
+            ("email.shop.example", "A"),
+            ("www.shop.example", "A"),
+        ]
     finally:
         server.stop()
 

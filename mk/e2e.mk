@@ -1,0 +1,34 @@
+# End to end in a real Thunderbird (issue 6; tests/e2e/README.md). Included by the Makefile.
+#   make e2e                                    labelled fixtures, fault cases, screenshots
+#   make e2e MESSAGES=DIR REPORT=FILE [ZONE=F]  any folder of .eml files (e.g. ../shared/corpus)
+#   make run                                    your Thunderbird, a fresh temporary profile, a demo mailbox
+MESSAGES ?=
+REPORT ?=
+ZONE ?=
+E2E_OUTPUT ?= build/e2e
+
+E2E_ARGS := --output $(E2E_OUTPUT)
+ifneq ($(strip $(MESSAGES)),)
+E2E_ARGS += --messages '$(MESSAGES)'
+endif
+ifneq ($(strip $(REPORT)),)
+E2E_ARGS += --report '$(REPORT)'
+endif
+ifneq ($(strip $(ZONE)),)
+E2E_ARGS += --zone '$(ZONE)'
+endif
+
+.PHONY: e2e e2e-corpus run
+
+e2e: install xpi
+	$(BIN)/python tests/e2e/run_e2e.py $(E2E_ARGS)
+
+# The shared corpus of real mail, inside the private network namespace only (nothing can leave).
+e2e-corpus: install xpi
+	@if [ -d '$(CORPUS)' ]; then \
+	  $(BIN)/python tests/e2e/run_e2e.py --output build/e2e-corpus --messages '$(CORPUS)' \
+	    --report build/e2e-corpus/report.json; \
+	else echo "e2e-corpus: $(CORPUS) is absent, skipped"; fi
+
+run: install xpi
+	$(BIN)/python tests/e2e/demo.py
