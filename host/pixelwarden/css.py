@@ -15,7 +15,7 @@ that only stops at the places that matter (comments, strings, ``url(``, ``image-
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from typing import Literal
 
@@ -336,31 +336,55 @@ def parse_declarations(style: str) -> dict[str, str]:
     and escapes decoded; ``!important`` is not part of the value.
     """
     result: dict[str, str] = {}
-    important: set[str] = set()
-    if any(c in style for c in "\\\"'(/"):
-        pairs = _declarations_tokenized(style)
+    important: set[str] | None = None
+    if "\\" in style or "/*" in style:
+        pairs: Iterable[tuple[str, str]] = _declarations_tokenized(style)
+    elif "(" in style or '"' in style or "'" in style:
+        pairs = _declarations_quoted(style)
     else:
         pairs = _declarations_split(style)
     for name, value in pairs:
-        is_important = False
-        lowered = value.lower()
-        bang = lowered.rfind("!")
-        if bang >= 0 and lowered[bang + 1 :].strip() == "important":
-            is_important = True
-            lowered = lowered[:bang].rstrip()
-        if not lowered:
+        value = value.lower()
+        if "!" in value:
+            bang = value.rfind("!")
+            if value[bang + 1 :].strip() == "important":
+                value = value[:bang].rstrip()
+                if important is None:
+                    important = set()
+                important.add(name)
+            elif important is not None and name in important:
+                continue
+        elif important is not None and name in important:
             continue
-        if name in important and not is_important:
-            continue
-        if is_important:
-            important.add(name)
-        result[name] = lowered
+        if value:
+            result[name] = value
     return result
 
 
-def _declarations_split(style: str) -> Iterator[tuple[str, str]]:
+def _declarations_split(style: str) -> list[tuple[str, str]]:
+    pairs = []
     for part in style.split(";"):
         name, colon, value = part.partition(":")
+        if colon:
+            name = name.strip().lower()
+            if name and " " not in name:
+                pairs.append((name, value.strip(" \t\r\n\f")))
+    return pairs
+
+
+# One declaration: up to a ";" that is not inside a string or parentheses (url(a;b), "a;b").
+_DECLARATION = re.compile(r"""((?:[^;"'(]++|"[^"]*+"?|'[^']*+'?|\([^)]*+\)?)*+);?""")
+
+
+def _declarations_quoted(style: str) -> Iterator[tuple[str, str]]:
+    pos = 0
+    n = len(style)
+    while pos < n:
+        m = _DECLARATION.match(style, pos)
+        if m is None or m.end() == pos:
+            break
+        pos = m.end()
+        name, colon, value = m.group(1).partition(":")
         if colon:
             name = name.strip().lower()
             if name and " " not in name:
@@ -421,6 +445,8 @@ def length_px(value: str | None) -> int | None:
     percentages, ``auto``, font-relative units and anything unparseable."""
     if not value:
         return None
+    if value.endswith("px") and value[:-2].isdigit():  # the usual case, fast
+        return int(value[:-2])
     m = _LENGTH.fullmatch(value.strip())
     if m is None:
         return None
