@@ -37,6 +37,8 @@ tracker."""
 
 TOKEN_SHAPES = frozenset({"b64", "hex"})
 
+# scheme (optional), "//", authority, path, query; the fragment is never sent to a server.
+_URL = re.compile(r"(?:[A-Za-z][A-Za-z0-9+.\-]*:)?//([^/?#]*)([^?#]*)(?:\?([^#]*))?")
 _LABEL = re.compile(r"^(?!-)[a-z0-9_-]{1,63}(?<!-)$")
 _B64_CHARS = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_=~.*")
 _HEX_CHARS = frozenset("0123456789abcdefABCDEF-")
@@ -158,14 +160,20 @@ class PathRule:
             if not self.token.fits(rest if slash < 0 else rest[:slash]):
                 return False
         if self.params:
-            present = _query_names(query)
-            if not all(p in present for p in self.params):
-                return False
+            # "&a=1&b&" contains "&a=" or "&a&" exactly when parameter a is present.
+            padded = f"&{query}&"
+            for name in self.params:
+                if f"&{name}=" not in padded and f"&{name}&" not in padded:
+                    return False
         return True
 
 
-def _query_names(query: str) -> frozenset[str]:
-    return frozenset(pair.partition("=")[0] for pair in query.split("&"))
+def _path_and_query(url: str, start: int) -> tuple[str, str]:
+    """The path (never empty) and the query of ``url``, whose path begins at ``start``."""
+    end = url.find("#", start)
+    rest = url[start:] if end < 0 else url[start:end]
+    path, _, query = rest.partition("?")
+    return path or "/", query
 
 
 @dataclass(frozen=True, slots=True)
@@ -219,7 +227,8 @@ _TRACKING, _CONTENT = "tracking", "content"
 class _HostEntry:
     service: Service
     kind: str | None  # _TRACKING, _CONTENT, or None when the suffix only carries path rules
-    rules: tuple[PathRule, ...] = ()
+    hit: TrackerMatch | None = None  # the answer when ``kind`` is _TRACKING
+    rules: tuple[tuple[PathRule, TrackerMatch], ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -229,8 +238,9 @@ class TrackerDB:
     services: tuple[Service, ...]
     hosting: tuple[HostingProvider, ...]
     updated: str
-    _by_host: Mapping[str, _HostEntry]
-    _by_segment: Mapping[str, tuple[tuple[PathRule, Service], ...]]
+    # plain dicts: read-only by convention, one attribute look-up cheaper than a mappingproxy
+    _by_host: dict[str, _HostEntry]
+    _by_segment: dict[str, tuple[tuple[PathRule, TrackerMatch], ...]]
     _cname: Mapping[str, tuple[Service, str]]  # suffix → service, "tracking" | "content"
     _hosting: Mapping[str, HostingProvider]
     _matches: Mapping[tuple[str, str], TrackerMatch]  # (service id, rule text) → shared result
@@ -268,24 +278,26 @@ class TrackerDB:
     ) -> TrackerDB:
         ids: set[str] = set()
         by_host: dict[str, _HostEntry] = {}
-        by_segment: dict[str, list[tuple[PathRule, Service]]] = {}
+        by_segment: dict[str, list[tuple[PathRule, TrackerMatch]]] = {}
         cname: dict[str, tuple[Service, str]] = {}
         matches: dict[tuple[str, str], TrackerMatch] = {}
 
-        def claim(suffix: str, service: Service, kind: str) -> None:
+        def claim(suffix: str, service: Service, kind: str, hit: TrackerMatch | None) -> None:
             old = by_host.get(suffix)
             if old is not None and (old.kind is not None or old.service is not service):
                 raise _error(f"host {suffix!r} is listed twice ({old.service.id}, {service.id})")
             rules = old.rules if old is not None else ()
-            by_host[suffix] = _HostEntry(service, kind, rules)
+            by_host[suffix] = _HostEntry(service, kind, hit, rules)
 
-        def remember(service: Service, rule: str) -> None:
+        def remember(service: Service, rule: str) -> TrackerMatch:
             if (service.id, rule) in matches:
                 raise _error(f"{service.id}: duplicate rule {rule!r}")
-            matches[service.id, rule] = TrackerMatch(
+            match = TrackerMatch(
                 service.id, service.name, service.company, service.category, rule,
                 "; ".join(service.source),
             )  # fmt: skip
+            matches[service.id, rule] = match
+            return match
 
         for service in services:
             if service.id in ids:
@@ -293,26 +305,25 @@ class TrackerDB:
             ids.add(service.id)
             if service.is_tracker:
                 for host in service.hosts:
-                    claim(host, service, _TRACKING)
-                    remember(service, f"host {host}")
+                    claim(host, service, _TRACKING, remember(service, f"host {host}"))
             elif service.hosts or service.paths or service.cname_targets:
                 raise _error(f"{service.id}: a content service has only content_hosts")
             for host in service.content_hosts:
-                claim(host, service, _CONTENT)
+                claim(host, service, _CONTENT, None)
             for rule in service.paths:
-                remember(service, rule.describe())
+                found = remember(service, rule.describe())
                 if rule.host is None:
                     segment = rule.path[1:].split("/", 1)[0]
-                    by_segment.setdefault(segment, []).append((rule, service))
+                    by_segment.setdefault(segment, []).append((rule, found))
                     continue
-                old = by_host.get(rule.host)
-                if old is not None and old.service is not service:
+                old = by_host.get(rule.host) or _HostEntry(service, None)
+                if old.service is not service:
                     raise _error(
                         f"host {rule.host!r} has rules of {old.service.id} and {service.id}"
                     )
-                kind = old.kind if old is not None else None
-                rules = (old.rules if old is not None else ()) + (rule,)
-                by_host[rule.host] = _HostEntry(service, kind, rules)
+                by_host[rule.host] = _HostEntry(
+                    service, old.kind, old.hit, old.rules + ((rule, found),)
+                )
             for target in service.cname_targets + service.hosts:
                 if target in cname and cname[target][0] is not service:
                     raise _error(f"CNAME target {target!r} claimed by {cname[target][0].id}")
@@ -332,8 +343,8 @@ class TrackerDB:
             services=services,
             hosting=hosting,
             updated=updated,
-            _by_host=MappingProxyType(by_host),
-            _by_segment=MappingProxyType({k: tuple(v) for k, v in by_segment.items()}),
+            _by_host=by_host,
+            _by_segment={k: tuple(v) for k, v in by_segment.items()},
             _cname=MappingProxyType(cname),
             _hosting=MappingProxyType(hosting_index),
             _matches=MappingProxyType(matches),
@@ -357,51 +368,66 @@ class TrackerDB:
         ends the search (its content is not a tracker, whatever the path), a host with path rules
         matches when one of them does. Then the path rules that apply on any host.
         """
-        scheme_end = url.find("//")
-        if scheme_end < 0:
+        # This runs for every remote reference of every message (target: a few microseconds).
+        # One split gives scheme, authority and first path segment; the full path and the query
+        # are cut out only when a rule has to look at them.
+        parts = url.split("/", 4)
+        if len(parts) < 3 or parts[1] or (parts[0] and parts[0][-1] != ":"):
             return None
-        start = scheme_end + 2
-        end = len(url)
-        for sep in "/?#":
-            i = url.find(sep, start)
-            if 0 <= i < end:
-                end = i
-        authority = url[start:end]
-        at = authority.rfind("@")
-        if at >= 0:
-            authority = authority[at + 1 :]
-        host = normalise_host(authority)
-        if host is None:
+        authority = parts[2]
+        if "?" in authority or "#" in authority:
+            return self._match_slow(url)
+        path_at = len(parts[0]) + 2 + len(authority)
+        if "@" in authority:
+            authority = authority[authority.rfind("@") + 1 :]
+        if authority.isascii() and ":" not in authority and not authority.endswith("."):
+            host: str | None = authority.lower()
+        else:
+            host = normalise_host(authority)
+        if not host:
             return None
-        rest = url[end:]
-        hash_at = rest.find("#")
-        if hash_at >= 0:
-            rest = rest[:hash_at]
-        path, _, query = rest.partition("?")
-        if not path:
-            path = "/"
-        lpath = path.lower()
 
         by_host = self._by_host
-        matches = self._matches
-        for suffix in _suffixes(host):
-            entry = by_host.get(suffix)
-            if entry is None:
-                continue
-            for rule in entry.rules:
-                if rule.matches(lpath, path, query):
-                    return matches[entry.service.id, rule.describe()]
-            if entry.kind == _TRACKING:
-                return matches[entry.service.id, f"host {suffix}"]
-            if entry.kind == _CONTENT:
-                return None
+        while True:
+            entry = by_host.get(host)
+            if entry is not None:
+                if entry.rules:
+                    path, query = _path_and_query(url, path_at)
+                    lpath = path.lower()
+                    for rule, found in entry.rules:
+                        if rule.matches(lpath, path, query):
+                            return found
+                if entry.kind is not None:
+                    return entry.hit  # the tracking host's match, or None for a content host
+            dot = host.find(".")
+            if dot < 0:
+                break
+            host = host[dot + 1 :]
 
-        slash = lpath.find("/", 1)
-        segment = lpath[1:] if slash < 0 else lpath[1:slash]
-        for rule, service in self._by_segment.get(segment, ()):
-            if rule.matches(lpath, path, query):
-                return matches[service.id, rule.describe()]
+        segment = parts[3] if len(parts) > 3 else ""
+        for stop in "?#":
+            cut = segment.find(stop)
+            if cut >= 0:
+                segment = segment[:cut]
+        candidates = self._by_segment.get(segment.lower())
+        if candidates:
+            path, query = _path_and_query(url, path_at)
+            lpath = path.lower()
+            for rule, found in candidates:
+                if rule.matches(lpath, path, query):
+                    return found
         return None
+
+    def _match_slow(self, url: str) -> TrackerMatch | None:
+        """URLs whose authority is followed directly by ``?`` or ``#`` (no path)."""
+        parsed = _URL.match(url)
+        if parsed is None:
+            return None
+        authority, _, query = parsed.group(1, 2, 3)
+        rebuilt = f"//{authority}/"
+        if query:
+            rebuilt += "?" + query
+        return self.match(rebuilt)
 
     def cname_service(self, host: str) -> Service | None:
         """The tracking service whose endpoint ``host`` (a CNAME hop) is, or None.

@@ -289,6 +289,7 @@ NEGATIVES = [
     "https://email.shop.example/o/Ab1",
     "https://www.shop.example/e2t/o/",
     "https://www.shop.example/wf/open",
+    "https://www.shop.example/wf/open?xupn=1&a=upn",
     "https://www.shop.example/open.aspx",
     "https://www.shop.example/track/open.php",
     "https://www.shop.example/I0/logo.png",
