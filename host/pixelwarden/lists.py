@@ -15,14 +15,17 @@ Updating is the only network access besides DNS, and it happens only on the user
   commit: a broken download changes nothing but the sidecar's ``last_error``, so the last good
   copy stays in use.
 
-Matching uses Brave's adblock-rust engine (PyPI ``adblock``): ~2 µs per URL for EasyPrivacy-size
-lists (../shared/docs/performance-notes.md). One engine per list, so a match names its list. The
-engines are serialised to the cache folder, keyed by the list's sha256 and the engine's version:
-deserialising is several times faster than parsing the rules again (bench/bench_dns.py measures it).
+Matching adblock-syntax lists uses Brave's adblock-rust engine (PyPI ``adblock``): ~2 µs per URL
+for EasyPrivacy-size lists (../shared/docs/performance-notes.md). One engine per list, so a match
+names its list. The engines are serialised to the cache folder, keyed by the list's sha256 and the
+engine's version: deserialising is several times faster than parsing the rules again
+(bench/bench_dns.py measures both).
 
 A ``domains`` list (AdGuard's CNAME-cloaked mail trackers: customer subdomains that alias a
-mailing service) is matched as ``||domain^`` rules and is also CNAME knowledge: a hop of an alias
-chain that lands on one of its names is a tracker (`AdblockLists.cname_target`).
+mailing service, ~50k names) is a name set matched on the URL's host and its parents, like
+``||name^``; a set of validated names (stored beside the list as ``.names``) loads faster than an
+engine deserialises. It is also CNAME knowledge: a hop of an alias chain that lands on one of its
+names is a tracker (`AdblockLists.cname_target`, `AdblockLists.extra_cname_targets`).
 """
 
 from __future__ import annotations
@@ -354,6 +357,10 @@ def _update_one(source: ListSource, url: str, folder: Path, timeout: float) -> U
     unchanged = previous is not None and previous.get("sha256") == digest
     if not (folder / file_name).exists():
         _atomic_write(folder / file_name, text.encode("utf-8"))
+    if source.format == "domains":
+        # The validated names, one per line: loading them is a plain split, no regex.
+        names = "\n".join(sorted(set(_rules(text, "domains"))))
+        _atomic_write((folder / file_name).with_suffix(".names"), names.encode("ascii"))
     sidecar = {
         "version": SIDECAR_VERSION,
         "name": source.name,
@@ -371,8 +378,8 @@ def _update_one(source: ListSource, url: str, folder: Path, timeout: float) -> U
         "last_error": None,
     }
     _write_sidecar(folder, source.name, sidecar)  # the commit point
-    for old in folder.glob(f"{source.name}-*.txt"):
-        if old.name != file_name:
+    for old in folder.glob(f"{source.name}-*.*"):
+        if old.stem != Path(file_name).stem:
             with contextlib.suppress(OSError):
                 old.unlink()
     return UpdateResult(source.name, "unchanged" if unchanged else "updated", rules, digest)
@@ -483,18 +490,22 @@ def list_status(
 class _List:
     name: str
     format: str
-    engine: Any  # adblock.Engine
-    text: str | None  # kept only for "domains" lists, parsed lazily into `domains`
-    domains: frozenset[str] | None = None
+    engine: Any = None  # adblock.Engine, for "adblock" lists
+    domains: frozenset[str] | None = None  # for "domains" lists
 
 
 @dataclass
 class AdblockLists:
-    """`decide.ListMatcher` over the stored lists (one adblock-rust engine per list)."""
+    """`decide.ListMatcher` over the stored lists.
+
+    Adblock-syntax lists run in adblock-rust engines (one per list, so a match names its list).
+    ``domains`` lists are plain name sets matched on the URL's host and its parent domains: for
+    50k names a set loads several times faster than a deserialised engine (bench/bench_dns.py).
+    """
 
     lists: list[_List]
-    build_seconds: float = 0.0  # time spent parsing rules (0 when every engine came from cache)
-    load_seconds: float = 0.0  # time spent deserialising cached engines
+    build_seconds: float = 0.0  # time spent parsing adblock rules (0 when all came from cache)
+    load_seconds: float = 0.0  # time spent deserialising cached engines and reading name sets
     _targets: frozenset[str] | None = field(default=None, repr=False)
 
     @property
@@ -510,7 +521,14 @@ class AdblockLists:
         """
         source_url = f"https://{source_host}/" if source_host else ""
         rtype = _REQUEST_TYPES.get(request_type, request_type)
+        host: str | None = None
         for item in self.lists:
+            if item.domains is not None:
+                if host is None:
+                    host = _url_host(url)
+                if host and _listed(host, item.domains):
+                    return item.name
+                continue
             try:
                 result = item.engine.check_network_urls(url, source_url, rtype)
             except Exception:  # noqa: BLE001 - a URL the engine cannot parse is not a match
@@ -524,26 +542,38 @@ class AdblockLists:
         if self._targets is None:
             names: set[str] = set()
             for item in self.lists:
-                if item.format == "domains":
-                    if item.domains is None:
-                        item.domains = frozenset(_rules(item.text or "", "domains"))
-                        item.text = None
+                if item.domains is not None:
                     names |= item.domains
             self._targets = frozenset(names)
         return self._targets
 
     def cname_target(self, hop: str) -> str | None:
         """The ``domains`` list naming ``hop`` or one of its parent domains, or None."""
-        targets = self.extra_cname_targets()
-        if not targets:
-            return None
-        labels = hop.lower().rstrip(".").split(".")
-        for i in range(len(labels) - 1):
-            if ".".join(labels[i:]) in targets:
-                for item in self.lists:
-                    if item.domains and ".".join(labels[i:]) in item.domains:
-                        return item.name
+        name = hop.lower().rstrip(".")
+        for item in self.lists:
+            if item.domains is not None and _listed(name, item.domains):
+                return item.name
         return None
+
+
+def _url_host(url: str) -> str:
+    from urllib.parse import urlsplit
+
+    try:
+        return (urlsplit(url).hostname or "").rstrip(".")
+    except ValueError:
+        return ""
+
+
+def _listed(host: str, names: frozenset[str]) -> bool:
+    """``host`` or one of its parent domains is in ``names`` (like an adblock ``||name^`` rule)."""
+    while True:
+        if host in names:
+            return True
+        dot = host.find(".")
+        if dot < 0:
+            return False
+        host = host[dot + 1 :]
 
 
 def _engine_cache_dir(cache_dir: Path | str | None) -> Path:
@@ -568,8 +598,6 @@ def load_matcher(
     folder = _lists_dir(data_dir)
     if not folder.is_dir():
         return None
-    import adblock
-
     engines_dir = _engine_cache_dir(cache_dir)
     loaded: list[_List] = []
     build = load = 0.0
@@ -577,43 +605,67 @@ def load_matcher(
         sidecar = _read_sidecar(folder, source.name)
         if sidecar is None:
             continue
-        key = f"{source.name}-{sidecar['sha256'][:16]}-{adblock.__version__}.bin"
-        cached = engines_dir / key
-        engine = None
-        text: str | None = None
-        if cached.exists():
+        if source.format == "domains":
             start = time.perf_counter()
-            engine = adblock.Engine(adblock.FilterSet())
-            try:
-                engine.deserialize_from_file(str(cached))
-                load += time.perf_counter() - start
-            except Exception as error:  # noqa: BLE001 - a bad cache file is rebuilt
-                log.warning("engine cache %s unreadable (%s); rebuilding", cached, error)
-                engine = None
-        if engine is None or source.format == "domains":
-            text = _read_stored(folder, sidecar)
-            if text is None:
-                continue
+            domains = _load_domains(folder, sidecar)
+            load += time.perf_counter() - start
+            if domains is not None:
+                loaded.append(_List(source.name, source.format, domains=domains))
+            continue
+        engine, seconds, built = _load_engine(folder, sidecar, engines_dir, source.name)
         if engine is None:
-            start = time.perf_counter()
-            engine = _build_engine(text or "", source.format)
-            build += time.perf_counter() - start
-            _save_engine(engine, engines_dir, key, source.name)
-        loaded.append(_List(source.name, source.format, engine, text))
+            continue
+        if built:
+            build += seconds
+        else:
+            load += seconds
+        loaded.append(_List(source.name, source.format, engine=engine))
     if not loaded:
         return None
     return AdblockLists(loaded, build_seconds=build, load_seconds=load)
 
 
-def _build_engine(text: str, fmt: str) -> Any:
+def _load_domains(folder: Path, sidecar: Mapping[str, Any]) -> frozenset[str] | None:
+    """The names of a stored ``domains`` list, via its normalised companion file when present."""
+    text = _read_stored(folder, sidecar)  # verifies the sha256 of what upstream sent
+    if text is None:
+        return None
+    names_file = _stored_path(folder, sidecar).with_suffix(".names")
+    try:
+        return frozenset(names_file.read_text(encoding="ascii").split())
+    except (OSError, UnicodeDecodeError):
+        names = frozenset(_rules(text, "domains"))
+        with contextlib.suppress(OSError):
+            _atomic_write(names_file, "\n".join(sorted(names)).encode("ascii"))
+        return names
+
+
+def _load_engine(
+    folder: Path, sidecar: Mapping[str, Any], engines_dir: Path, name: str
+) -> tuple[Any, float, bool]:
+    """(engine or None, seconds spent, whether it was built rather than deserialised)."""
     import adblock
 
+    key = f"{name}-{str(sidecar['sha256'])[:16]}-{adblock.__version__}.bin"
+    cached = engines_dir / key
+    if cached.exists():
+        start = time.perf_counter()
+        engine = adblock.Engine(adblock.FilterSet())
+        try:
+            engine.deserialize_from_file(str(cached))
+            return engine, time.perf_counter() - start, False
+        except Exception as error:  # noqa: BLE001 - a bad cache file is rebuilt
+            log.warning("engine cache %s unreadable (%s); rebuilding", cached, error)
+    text = _read_stored(folder, sidecar)
+    if text is None:
+        return None, 0.0, True
+    start = time.perf_counter()
     filters = adblock.FilterSet()
-    if fmt == "domains":
-        filters.add_filters([f"||{domain}^" for domain in _rules(text, "domains")])
-    else:
-        filters.add_filter_list(text)
-    return adblock.Engine(filters, optimize=True)
+    filters.add_filter_list(text)
+    engine = adblock.Engine(filters, optimize=True)
+    seconds = time.perf_counter() - start
+    _save_engine(engine, engines_dir, key, name)
+    return engine, seconds, True
 
 
 def _save_engine(engine: Any, folder: Path, key: str, name: str) -> None:

@@ -94,9 +94,7 @@ class Route:
     content_type: str = "text/plain; charset=utf-8"
     delay: float = 0.0  # seconds before the body starts
     drip: float = 0.0  # seconds between 1 KiB chunks
-    truncate_to: int | None = (
-        None  # announce the full length, send only this many bytes
-    )
+    truncate_to: int | None = None  # announce the full length, send only this many bytes
     headers: dict[str, str] = field(default_factory=dict)
 
 
@@ -128,11 +126,7 @@ class ListServer:
                 for name, value in route.headers.items():
                     self.send_header(name, value)
                 self.end_headers()
-                body = (
-                    route.body
-                    if route.truncate_to is None
-                    else route.body[: route.truncate_to]
-                )
+                body = route.body if route.truncate_to is None else route.body[: route.truncate_to]
                 try:
                     for start in range(0, len(body), 1024):
                         self.wfile.write(body[start : start + 1024])

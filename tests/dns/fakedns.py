@@ -26,14 +26,10 @@ def _norm(name: str) -> str:
 
 @dataclass
 class Zone:
-    cnames: dict[str, tuple[str, int]] = field(
-        default_factory=dict
-    )  # name -> (target, ttl)
+    cnames: dict[str, tuple[str, int]] = field(default_factory=dict)  # name -> (target, ttl)
     exists: set[str] = field(default_factory=set)  # NOERROR, no CNAME
     servfail: set[str] = field(default_factory=set)
-    delays: dict[str, float] = field(
-        default_factory=dict
-    )  # name -> seconds before answering
+    delays: dict[str, float] = field(default_factory=dict)  # name -> seconds before answering
     # Optional rule for names not listed: name -> (target, ttl) | "exists" | None (NXDOMAIN)
     fallback: Callable[[str], tuple[str, int] | str | None] | None = None
 
@@ -66,14 +62,10 @@ class _ZoneResolver(BaseResolver):  # type: ignore[misc]
             rule = self.zone.fallback(qname)
         if isinstance(rule, tuple):
             target, ttl = rule
-            reply.add_answer(
-                RR(qname + ".", QTYPE.CNAME, rdata=CNAME(target + "."), ttl=ttl)
-            )
+            reply.add_answer(RR(qname + ".", QTYPE.CNAME, rdata=CNAME(target + "."), ttl=ttl))
             return reply
         apex = ".".join(qname.split(".")[-2:]) + "."
-        soa = SOA(
-            "ns." + apex, "hostmaster." + apex, (1, 3600, 600, 86400, SOA_MINIMUM)
-        )
+        soa = SOA("ns." + apex, "hostmaster." + apex, (1, 3600, 600, 86400, SOA_MINIMUM))
         reply.add_auth(RR(apex, QTYPE.SOA, rdata=soa, ttl=SOA_MINIMUM))
         if rule != "exists":
             reply.header.rcode = RCODE.NXDOMAIN
@@ -82,9 +74,7 @@ class _ZoneResolver(BaseResolver):  # type: ignore[misc]
 
 class _QuietLogger(DNSLogger):  # type: ignore[misc]
     def __init__(self) -> None:
-        super().__init__(
-            log="-recv,-send,-request,-reply,-truncated,-error,-data", prefix=False
-        )
+        super().__init__(log="-recv,-send,-request,-reply,-truncated,-error,-data", prefix=False)
 
     def log_error(self, handler: object, e: object) -> None:
         pass
@@ -96,9 +86,7 @@ class FakeDNS:
     def __init__(self, zone: Zone | None = None) -> None:
         self.zone = zone or Zone()
         self._resolver = _ZoneResolver(self.zone)
-        self._server = DNSServer(
-            self._resolver, address="127.0.0.1", port=0, logger=_QuietLogger()
-        )
+        self._server = DNSServer(self._resolver, address="127.0.0.1", port=0, logger=_QuietLogger())
         # A slow answer may outlive the server's socket at teardown: nothing to report then.
         self._server.server.handle_error = lambda request, client_address: None
         self.port: int = self._server.server.server_address[1]

@@ -173,14 +173,11 @@ for i in range(60):
 def test_two_processes_writing_at_once_lose_nothing(tmp_path: Path) -> None:
     path = tmp_path / "shared.json"
     procs = [
-        subprocess.Popen([sys.executable, "-c", WRITER, str(path), tag])
-        for tag in ("cli", "host")
+        subprocess.Popen([sys.executable, "-c", WRITER, str(path), tag]) for tag in ("cli", "host")
     ]
     assert [p.wait(timeout=60) for p in procs] == [0, 0]
     cache = DnsCache(path)
     for tag in ("cli", "host"):
         for i in range(60):
-            assert cache.get(f"{tag}{i}.example") == CnameAnswer(
-                "ok", (f"{tag}.target.example",)
-            )
+            assert cache.get(f"{tag}{i}.example") == CnameAnswer("ok", (f"{tag}.target.example",))
     assert not [p for p in os.listdir(tmp_path) if p.endswith(".tmp")]

@@ -16,9 +16,7 @@ from pathlib import Path
 import pytest
 from fakedns import FakeDNS
 
-pytest.importorskip(
-    "pixelwarden.cli", reason="the scan command (issue 2) is not there yet"
-)
+pytest.importorskip("pixelwarden.cli", reason="the scan command (issue 2) is not there yet")
 
 
 def eml(sender: str, html: str) -> bytes:
@@ -77,9 +75,7 @@ def mails(tmp_path: Path) -> list[Path]:
         )
     )
     bank = tmp_path / "bank.eml"
-    bank.write_bytes(
-        eml("alerts@e.bank.example", img("https://click.e.bank.example/hero.png"))
-    )
+    bank.write_bytes(eml("alerts@e.bank.example", img("https://click.e.bank.example/hero.png")))
     return [shop, bank]
 
 
@@ -91,9 +87,7 @@ def test_customer_subdomain_trackers_are_unmasked_and_cdn_images_kept(
 
     sendgrid = res["https://email.shop.example/images/header.png"]
     assert sendgrid["action"] == "block" and sendgrid["tracker"]
-    assert any(
-        r.startswith("cname:") and "sendgrid.net" in r for r in sendgrid["reasons"]
-    )
+    assert any(r.startswith("cname:") and "sendgrid.net" in r for r in sendgrid["reasons"])
     assert sendgrid["company"] == "Twilio"
 
     mailgun = res["https://mg.shop.example/banner.jpg"]
@@ -108,9 +102,7 @@ def test_customer_subdomain_trackers_are_unmasked_and_cdn_images_kept(
 
     exact = by_url(bank)["https://click.e.bank.example/hero.png"]
     assert exact["action"] == "block" and exact["tracker"]
-    assert any(
-        r.startswith("cname:") and "exacttarget.com" in r for r in exact["reasons"]
-    )
+    assert any(r.startswith("cname:") and "exacttarget.com" in r for r in exact["reasons"])
 
     # Only the sender's own hosts were looked up.
     asked = {q for q, _ in dns_server.queries}

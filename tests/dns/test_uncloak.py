@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 from conftest import LONG_HOPS
 from fakedns import FakeDNS
+
 from pixelwarden.dnscache import DnsCache
 from pixelwarden.model import CnameAnswer, PixelWardenError
 from pixelwarden.uncloak import (
@@ -22,9 +23,7 @@ from pixelwarden.uncloak import (
 )
 
 
-def resolve(
-    server: FakeDNS, hosts: list[str], budget: float = 2.0, **kw: object
-) -> dict:
+def resolve(server: FakeDNS, hosts: list[str], budget: float = 2.0, **kw: object) -> dict:
     return Uncloaker(server.address, **kw).resolve_sync(hosts, budget=budget)  # type: ignore[arg-type]
 
 
@@ -71,9 +70,9 @@ def test_nxdomain_is_ok_with_an_empty_chain(dns_server: FakeDNS) -> None:
 
 def test_dangling_alias_keeps_the_hop(dns_server: FakeDNS) -> None:
     # The alias target does not exist; the hop is still reported so it can be judged.
-    assert resolve(dns_server, ["dangling.shop.example"])[
-        "dangling.shop.example"
-    ] == CnameAnswer("ok", ("gone.example",))
+    assert resolve(dns_server, ["dangling.shop.example"])["dangling.shop.example"] == CnameAnswer(
+        "ok", ("gone.example",)
+    )
 
 
 # -- failures fail closed ----------------------------------------------------------------------
@@ -98,10 +97,7 @@ def test_eight_hops_are_fine_nine_are_too_long(dns_server: FakeDNS) -> None:
 
 
 def test_servfail(dns_server: FakeDNS) -> None:
-    assert (
-        resolve(dns_server, ["broken.shop.example"])["broken.shop.example"].status
-        == "servfail"
-    )
+    assert resolve(dns_server, ["broken.shop.example"])["broken.shop.example"].status == "servfail"
 
 
 def test_unanswered_query_is_a_timeout() -> None:
@@ -113,9 +109,7 @@ def test_unanswered_query_is_a_timeout() -> None:
     try:
         port = sock.getsockname()[1]
         uncloaker = Uncloaker(f"127.0.0.1:{port}", query_timeout=0.3)
-        answers = asyncio.run(
-            uncloaker.resolve_all(["quiet.shop.example"], timeout=3.0)
-        )
+        answers = asyncio.run(uncloaker.resolve_all(["quiet.shop.example"], timeout=3.0))
         assert answers["quiet.shop.example"].status == "timeout"
     finally:
         sock.close()
@@ -246,14 +240,10 @@ def test_cached_answers_ask_nothing_and_need_no_event_loop(
     first.resolve_sync(["mg.shop.example", "broken.shop.example"])
     first.close()
     asked = len(dns_server.queries)
-    second = Uncloaker(
-        dns_server.address, cache=DnsCache()
-    )  # a new process would do this
+    second = Uncloaker(dns_server.address, cache=DnsCache())  # a new process would do this
     answers = second.resolve_sync(["mg.shop.example", "broken.shop.example"])
     assert answers["mg.shop.example"] == CnameAnswer("ok", ("mailgun.org",))
-    assert (
-        answers["broken.shop.example"].status == "servfail"
-    )  # failures cached briefly
+    assert answers["broken.shop.example"].status == "servfail"  # failures cached briefly
     assert len(dns_server.queries) == asked
     assert second.queries == 0
 
@@ -268,9 +258,7 @@ def test_late_answer_of_an_abandoned_look_up_still_feeds_the_cache(
     uncloaker = Uncloaker(dns_server.address, cache=DnsCache())
     asyncio.run(scenario(uncloaker))
     assert uncloaker.cache is not None
-    assert uncloaker.cache.get("slow.shop.example") == CnameAnswer(
-        "ok", ("mailgun.org",)
-    )
+    assert uncloaker.cache.get("slow.shop.example") == CnameAnswer("ok", ("mailgun.org",))
 
 
 # -- resolver choice ---------------------------------------------------------------------------
@@ -303,7 +291,5 @@ def test_importing_pixelwarden_uncloak_does_not_import_dnspython() -> None:
         "import sys, pixelwarden.uncloak, pixelwarden.dnscache;"
         "print(any(m.startswith('dns.') or m == 'dns' for m in sys.modules))"
     )
-    out = subprocess.run(
-        [sys.executable, "-c", code], capture_output=True, text=True, check=True
-    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"
