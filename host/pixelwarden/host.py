@@ -48,7 +48,7 @@ def log_dir() -> Path:
         return Path(override)
     import platformdirs
 
-    return Path(platformdirs.user_log_dir("pixelwarden", appauthor=False))
+    return Path(platformdirs.user_log_dir("pixelwarden"))
 
 
 def setup_logging() -> None:

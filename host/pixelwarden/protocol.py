@@ -277,6 +277,18 @@ def _load_uncloaker_class() -> Any:
     return Uncloaker
 
 
+def _load_lists() -> Any:
+    """The downloaded tracker lists (`pixelwarden lists update`), or None."""
+    try:
+        lists = importlib.import_module("pixelwarden.lists")
+        return lists.load_matcher()
+    except ImportError:
+        return None
+    except Exception as exc:  # broken lists must not stop classification by the bundled data
+        log.warning("tracker lists unavailable: %s", exc)
+        return None
+
+
 def _load_dns_cache() -> Any:
     try:
         from .dnscache import DnsCache
@@ -303,6 +315,7 @@ class Session:
     _uncloaker_resolver: str | None = None
     _dns_cache: Any = None
     _requests: OrderedDict[Any, Remembered] = field(default_factory=OrderedDict)
+    classifying: dict[Any, asyncio.Future[None]] = field(default_factory=dict)
     _background: set[asyncio.Task[Any]] = field(default_factory=set)
 
     # -- the engine ----------------------------------------------------------------------------
@@ -314,6 +327,7 @@ class Session:
             from .trackers import TrackerDB
 
             self.trackers = TrackerDB.bundled()
+            self.lists = self.lists or _load_lists()
         parts = self.store.to_knowledge_parts()
         return Knowledge(
             trackers=self.trackers,
@@ -559,6 +573,18 @@ def _classify_reply(verdict: Verdict) -> Reply:
 
 
 async def handle_classify(session: Session, request: Mapping[str, Any]) -> Reply:
+    rid = request_id(request)
+    finished: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+    session.classifying[rid] = finished
+    try:
+        return await _classify(session, request, rid)
+    finally:
+        finished.set_result(None)
+        if session.classifying.get(rid) is finished:
+            del session.classifying[rid]
+
+
+async def _classify(session: Session, request: Mapping[str, Any], rid: Any) -> Reply:
     message = message_from_request(request.get("message"))
     rendered = parse_rendered(request.get("rendered"))
     knowledge = session.knowledge()
@@ -587,6 +613,9 @@ async def handle_update(session: Session, request: Mapping[str, Any]) -> Reply:
     original = request_id({"id": request.get("request")})
     if original is None:
         raise invalid("request must be the id of an earlier classify request")
+    running = session.classifying.get(original)
+    if running is not None:  # the update overtook its classify (both are in flight)
+        await asyncio.shield(running)
     entry = session.recall(original)
     if entry is None:
         raise PixelWardenError(

@@ -73,7 +73,7 @@ def data_dir() -> Path:
         return Path(override)
     import platformdirs  # imported late: costs ~25 ms and only the store needs it
 
-    return Path(platformdirs.user_data_dir("pixelwarden", appauthor=False))
+    return Path(platformdirs.user_data_dir("pixelwarden"))
 
 
 def _now() -> str:

@@ -133,7 +133,7 @@ class Host:
         return status
 
     def remaining(self) -> list[dict[str, Any]]:
-        items = []
+        items: list[dict[str, Any]] = []
         while True:
             item = self.replies.get(timeout=30)
             if item is None:

@@ -9,7 +9,6 @@ import struct
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-
 from pixelwarden.framing import (
     DISCARD_CHUNK,
     MAX_REQUEST_BYTES,

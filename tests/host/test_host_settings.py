@@ -9,16 +9,16 @@ import sqlite3
 import subprocess
 import sys
 import textwrap
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-
 from pixelwarden.model import Mode, PixelWardenError
 from pixelwarden.settings import SCHEMA_VERSION, Settings, SettingsStore
 
 
 @pytest.fixture
-def store(tmp_path: Path) -> SettingsStore:
+def store(tmp_path: Path) -> Iterator[SettingsStore]:
     opened = SettingsStore.open(tmp_path / "settings.sqlite3")
     yield opened
     opened.close()
