@@ -516,32 +516,33 @@ def _split_head(data: bytes) -> tuple[bytes, bytes]:
 
 def _split_multipart(body: bytes, boundary: str, limit: int) -> list[bytes] | None:
     """The bodies of the parts of a multipart body (at most ``limit``), or None when no delimiter
-    line is found."""
-    delimiter = b"--" + boundary.encode("utf-8", errors="surrogateescape")
+    line is found.
+
+    One regular expression finds the delimiter lines, so a body full of near-misses ("--b" + junk
+    on every line) costs a C scan, not a Python loop per line.
+    """
+    if not boundary:
+        return None
+    delimiter = re.compile(
+        rb"\n--"
+        + re.escape(boundary.encode("utf-8", errors="surrogateescape"))
+        + rb"(--)?[ \t]*\r?(?=\n|\Z)"
+    )
+    text = b"\n" + body  # so that a delimiter on the first line also follows a line break
     parts: list[bytes] = []
     start: int | None = None  # where the current part's content begins
-    position = 0
-    while (hit := body.find(delimiter, position)) != -1:
-        position = hit + len(delimiter)
-        if hit and body[hit - 1] != 0x0A:  # not at the start of a line
-            continue
-        newline = body.find(b"\n", position)
-        line_end = len(body) if newline == -1 else newline + 1
-        rest = body[position:line_end]
-        closing = rest.startswith(b"--")
-        if (rest[2:] if closing else rest).strip(b" \t\r\n"):
-            continue  # "--boundary-more": a longer boundary, not ours
+    for match in delimiter.finditer(text):
         if start is not None:
-            end = max(start, hit - 1)  # the line break before a delimiter belongs to it
-            if end > start and body[end - 1] == 0x0D:
+            end = max(start, match.start())  # the line break before a delimiter belongs to it
+            if end > start and text[end - 1] == 0x0D:
                 end -= 1
-            parts.append(body[start:end])
-        if closing or len(parts) >= limit:
+            parts.append(text[start:end])
+        if match.group(1) is not None or len(parts) >= limit:
             return parts
-        start = position = line_end
+        start = match.end() + 1  # past the line break (or the end of the text)
     if start is None:
         return None
-    parts.append(body[start:])  # no final delimiter: the last part runs to the end
+    parts.append(text[start:])  # no final delimiter: the last part runs to the end
     return parts
 
 

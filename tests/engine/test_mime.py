@@ -508,3 +508,56 @@ def test_binary_garbage_after_headers():
     data = HEAD + b"Content-Type: text/html\n\n" + bytes(range(256)) * 50
     msg = parse_message(data, "m")
     assert msg.html is not None and len(msg.html) == 256 * 50
+
+
+def test_preamble_and_epilogue_are_not_shown():
+    blob = multipart("mixed", part("text/html", b"<p>shown</p>"))
+    blob = blob.replace(b"\n\n--b1\n", b"\n\n<p>preamble</p>\n--b1\n", 1) + b"<p>epilogue</p>\n"
+    msg = parse_message(as_message(blob), "m")
+    assert msg.html == "<p>shown</p>"
+
+
+def test_inner_boundary_that_extends_the_outer_one():
+    inner = multipart("alternative", part("text/html", b"<p>inner html</p>"), boundary="b1-x")
+    data = as_message(multipart("mixed", b"Content-Type: " + inner, part("text/html", b"<p>2</p>")))
+    msg = parse_message(data, "m")
+    assert msg.html == "<p>inner html</p>\n<p>2</p>"
+
+
+def test_crlf_multipart_parts_keep_no_delimiter_line_break():
+    data = as_message(
+        multipart("mixed", part("text/html", b"<p>a</p>"), part("text/html", b"<p>b</p>"))
+    ).replace(b"\n", b"\r\n")
+    assert parse_message(data, "m").html == "<p>a</p>\n<p>b</p>"
+
+
+def test_delimiter_with_transport_padding_and_at_end_without_line_break():
+    blob = multipart("mixed", part("text/html", b"<p>a</p>")).replace(b"--b1\n", b"--b1 \t\n")
+    blob = blob.replace(b"--b1--\n", b"--b1--")
+    assert parse_message(as_message(blob), "m").html == "<p>a</p>"
+
+
+def test_digest_parts_default_to_messages():
+    inner = b"From: x@y.example\nContent-Type: text/html\n\n<p>digest item</p>\n"
+    data = as_message(multipart("digest", b"\n" + inner))
+    assert parse_message(data, "m").html == "<p>digest item</p>"
+
+
+def test_part_count_is_capped(monkeypatch):
+    monkeypatch.setattr(mime, "MAX_MIME_PARTS", 5)
+    parts = [part("text/html", f"<p>{i}</p>".encode()) for i in range(20)]
+    msg = parse_message(as_message(multipart("mixed", *parts)), "m")
+    assert msg.html is not None and "<p>0</p>" in msg.html and "<p>19</p>" not in msg.html
+
+
+def test_header_block_is_capped(monkeypatch):
+    monkeypatch.setattr(mime, "MAX_HEADER_BYTES", 200)
+    headers = b"From: a@b.example\nSubject: kept\n" + b"X-Filler: yyyyyyyyyy\n" * 50
+    msg = parse_message(headers + b"To: late@x.example\n\nbody", "m")
+    assert msg.subject == "kept" and msg.recipients == () and msg.text == "body"
+
+
+def test_header_block_ended_by_a_non_header_line():
+    msg = parse_message(b"From: a@b.example\nthis line is not a header\nmore\n", "m")
+    assert msg.from_address == "a@b.example"
+    assert msg.text == "this line is not a header\nmore\n"
