@@ -176,6 +176,13 @@ def create_profile(
         extensions = profile / "extensions"
         extensions.mkdir(exist_ok=True)
         shutil.copyfile(xpi, extensions / f"{ADDON_ID}.xpi")
+    # A maximised main window: the message, the badge and the popup all fit in the screenshots.
+    xulstore = {
+        "chrome://messenger/content/messenger.xhtml": {
+            "messengerWindow": {"sizemode": "maximized", "screenX": "0", "screenY": "0"}
+        }
+    }
+    (profile / "xulstore.json").write_text(json.dumps(xulstore), encoding="utf-8")
     mail = profile / "Mail" / "Local Folders"
     mail.mkdir(parents=True, exist_ok=True)
     (mail / "Inbox").write_bytes(mbox_bytes(messages))
