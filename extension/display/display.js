@@ -1,0 +1,249 @@
+/* Pixel Warden message display script: runs in every displayed message.
+ *
+ * 1. Reports every remote reference of the rendered document, with its context, to the background.
+ * 2. Puts back, as data: URLs, only what the background fetched (i.e. what the host allowed):
+ *    a NEW <img> for images (setting src on an element Thunderbird blocked does not render),
+ *    backgrounds, style attributes, <style> blocks, @font-face, linked stylesheets.
+ * 3. Notices remote resources that loaded although it never put them back: Thunderbird's own
+ *    remote-content exception is on for this message, and trackers may have loaded.
+ * It builds DOM only from strings it controls; nothing from the message is parsed as HTML.
+ */
+"use strict";
+
+(function pixelwardenDisplay() {
+  const css = globalThis.pixelwardenCss;
+  const port = browser.runtime.connect({ name: "pixelwarden-display" });
+  const sites = new Map(); // absolute url -> [{el, how, ...}]
+  const ownImages = new WeakSet(); // the <img> elements this script created
+  const injectedUrls = new Set();
+  const originalCss = new Map(); // element -> original text (style attribute or <style> content)
+  const cssData = new Map(); // absolute url -> data: URL, for css rewriting
+  const sheetsPut = new Map(); // stylesheet url -> the <style> element we inserted
+
+  function absolute(raw, base) {
+    if (typeof raw !== "string" || raw.trim() === "") return null;
+    try {
+      const url = new URL(raw.trim(), base || document.baseURI);
+      if (url.protocol !== "http:" && url.protocol !== "https:") return null;
+      url.hash = "";
+      return url.href;
+    } catch {
+      return null;
+    }
+  }
+
+  function parseSrcset(value) {
+    // Candidates are "url [descriptor]" separated by commas; a URL may itself contain commas.
+    const out = [];
+    const re = /\s*([^\s]+)(?:\s+([^,]*))?\s*(?:,|$)/g;
+    let m;
+    while ((m = re.exec(value)) !== null && m[0] !== "") {
+      let url = m[1];
+      let descriptor = (m[2] || "").trim();
+      if (url.endsWith(",")) {
+        url = url.replace(/,+$/, "");
+        descriptor = "";
+      }
+      const d = descriptor.match(/^([\d.]+)([wx])$/);
+      out.push({ url, weight: d ? parseFloat(d[1]) * (d[2] === "w" ? 0.01 : 1) : 1 });
+    }
+    return out;
+  }
+
+  function geometry(el) {
+    const rect = el.getBoundingClientRect ? el.getBoundingClientRect() : { width: 0, height: 0 };
+    let hidden = false;
+    if (typeof el.checkVisibility === "function") {
+      hidden = !el.checkVisibility({ checkOpacity: true, checkVisibilityCSS: true });
+    }
+    return { width: Math.round(rect.width), height: Math.round(rect.height), hidden };
+  }
+
+  function quoted(el) {
+    return el.closest ? el.closest('blockquote[type="cite"]') !== null : false;
+  }
+
+  const refs = [];
+  function report(el, attribute, url, kind, how, extra) {
+    if (!url) return;
+    const tag = el.localName || "style";
+    const g = how === "style-el" ? { width: null, height: null, hidden: false } : geometry(el);
+    refs.push({ url, element: tag, attribute, width: g.width, height: g.height, hidden: g.hidden, quoted: quoted(el), kind });
+    if (!sites.has(url)) sites.set(url, []);
+    sites.get(url).push(Object.assign({ el, how }, extra || {}));
+  }
+
+  function scanCss(el, text, how, attribute) {
+    for (const entry of css.findCssUrls(text)) {
+      const url = absolute(entry.url);
+      report(el, how === "style-el" ? entry.context : attribute, url, entry.kind, how);
+    }
+    if (!originalCss.has(el)) originalCss.set(el, text);
+  }
+
+  const MEDIA = { video: "media", audio: "media", object: "object", embed: "object", iframe: "frame", frame: "frame" };
+
+  function collect() {
+    for (const el of document.querySelectorAll("*")) {
+      const tag = el.localName;
+      if (tag === "img" || (tag === "input" && (el.getAttribute("type") || "").toLowerCase() === "image")) {
+        report(el, "src", absolute(el.getAttribute("src")), "image", "img-src");
+        if (tag === "img" && el.hasAttribute("srcset")) {
+          for (const c of parseSrcset(el.getAttribute("srcset"))) {
+            report(el, "srcset", absolute(c.url), "image", "img-srcset", { weight: c.weight });
+          }
+        }
+      } else if (tag === "source" && el.parentElement && el.parentElement.localName === "picture") {
+        const img = el.parentElement.querySelector("img");
+        for (const c of parseSrcset(el.getAttribute("srcset") || "")) {
+          if (img) report(img, "srcset", absolute(c.url), "image", "img-srcset", { weight: c.weight, source: el });
+        }
+      } else if (tag === "link") {
+        const rel = (el.getAttribute("rel") || "").toLowerCase().split(/\s+/);
+        if (rel.includes("stylesheet")) report(el, "href", absolute(el.getAttribute("href")), "stylesheet", "link");
+      } else if (tag === "style") {
+        scanCss(el, el.textContent || "", "style-el", "url");
+      } else if (tag === "image" && el.namespaceURI === "http://www.w3.org/2000/svg") {
+        const href = el.getAttribute("href") || el.getAttributeNS("http://www.w3.org/1999/xlink", "href");
+        report(el, "href", absolute(href), "image", "svg-href");
+      } else if (MEDIA[tag]) {
+        if (tag === "video" && el.hasAttribute("poster")) report(el, "poster", absolute(el.getAttribute("poster")), "image", "poster");
+        const attr = tag === "object" ? "data" : "src";
+        report(el, attr, absolute(el.getAttribute(attr)), MEDIA[tag], "never");
+        for (const source of tag === "video" || tag === "audio" ? el.querySelectorAll("source") : []) {
+          report(source, "src", absolute(source.getAttribute("src")), "media", "never");
+        }
+      }
+      if (el.hasAttribute("background")) {
+        report(el, "background", absolute(el.getAttribute("background")), "image", "background-attr");
+      }
+      const style = el.getAttribute("style");
+      if (style && /url\(|image-set\(/i.test(style)) scanCss(el, style, "style-attr", "style");
+    }
+  }
+
+  // ---- putting back -------------------------------------------------------------------------
+
+  function replaceImage(old, dataUrl) {
+    // A new element: Thunderbird does not render a new src set on the element it blocked.
+    const img = document.createElement("img");
+    for (const attr of old.attributes) {
+      if (!["src", "srcset", "sizes", "loading"].includes(attr.name)) img.setAttribute(attr.name, attr.value);
+    }
+    img.setAttribute("src", dataUrl);
+    ownImages.add(img);
+    old.replaceWith(img);
+    return img;
+  }
+
+  const imageChoice = new Map(); // original img -> {current element, weight}
+
+  function putImage(site, dataUrl) {
+    const original = site.el;
+    const weight = site.how === "img-src" ? Infinity : site.weight;
+    const chosen = imageChoice.get(original);
+    if (chosen && chosen.weight >= weight) return;
+    if (site.source) site.source.remove(); // a <picture> source would win over our <img>
+    const target = chosen ? chosen.el : original;
+    if (original.localName === "input") {
+      target.setAttribute("src", dataUrl);
+      imageChoice.set(original, { el: target, weight });
+      return;
+    }
+    imageChoice.set(original, { el: replaceImage(target, dataUrl), weight });
+  }
+
+  function rewriteCssOf(el, how) {
+    const text = originalCss.get(el);
+    const rewritten = css.rewriteCss(text, (entry) => {
+      const url = absolute(entry.url);
+      return url && cssData.has(url) ? cssData.get(url) : null;
+    });
+    if (how === "style-attr") el.setAttribute("style", rewritten);
+    else el.textContent = rewritten;
+  }
+
+  function inject(url, dataUrl) {
+    const list = sites.get(url) || [];
+    cssData.set(url, dataUrl);
+    for (const site of list) {
+      switch (site.how) {
+        case "img-src":
+        case "img-srcset":
+          putImage(site, dataUrl);
+          break;
+        case "background-attr":
+          site.el.style.setProperty("background-image", 'url("' + dataUrl + '")');
+          break;
+        case "style-attr":
+        case "style-el":
+          rewriteCssOf(site.el, site.how);
+          break;
+        case "poster":
+          site.el.setAttribute("poster", dataUrl);
+          break;
+        case "svg-href":
+          site.el.setAttribute("href", dataUrl);
+          break;
+        default:
+          break; // media, frames, objects: never put back
+      }
+    }
+    injectedUrls.add(url);
+    port.postMessage({ type: "injected", url });
+  }
+
+  function putStylesheet(url, cssText) {
+    for (const site of sites.get(url) || []) {
+      if (site.how !== "link") continue;
+      let style = sheetsPut.get(url);
+      if (!style) {
+        style = document.createElement("style");
+        site.el.after(style);
+        sheetsPut.set(url, style);
+      }
+      style.textContent = cssText; // CSS from an allowed sheet, every url() inlined or neutralised
+    }
+    injectedUrls.add(url);
+    port.postMessage({ type: "injected", url });
+  }
+
+  // ---- what loaded without us -----------------------------------------------------------------
+
+  function loadedWithoutUs() {
+    const urls = new Set();
+    for (const img of document.images) {
+      if (ownImages.has(img)) continue;
+      const url = absolute(img.currentSrc || img.getAttribute("src"));
+      if (url && img.complete && img.naturalWidth > 0) urls.add(url);
+    }
+    if (typeof performance !== "undefined" && performance.getEntriesByType) {
+      for (const entry of performance.getEntriesByType("resource")) {
+        const url = absolute(entry.name);
+        if (url && !injectedUrls.has(url)) urls.add(url);
+      }
+    }
+    return [...urls];
+  }
+
+  function reportLoaded() {
+    const urls = loadedWithoutUs();
+    port.postMessage({ type: "thunderbird-loaded", urls });
+  }
+
+  port.onMessage.addListener((message) => {
+    if (!message || typeof message !== "object") return;
+    if (message.type === "inject" && typeof message.url === "string" && /^data:/.test(message.dataUrl)) {
+      inject(message.url, message.dataUrl);
+    } else if (message.type === "stylesheet" && typeof message.url === "string" && typeof message.cssText === "string") {
+      putStylesheet(message.url, message.cssText);
+    } else if (message.type === "report-loaded") {
+      reportLoaded();
+    }
+  });
+
+  collect();
+  port.postMessage({ type: "references", refs });
+  if (document.readyState === "complete") reportLoaded();
+  else window.addEventListener("load", reportLoaded, { once: true });
+})();
