@@ -75,6 +75,13 @@ def _class_changes(chars: list[str]) -> int:
     return changes
 
 
+def _is_static_name(stem: str) -> bool:
+    """A file named like a layout spacer ("spacer", "greypixel"): the same bytes for everyone."""
+    if stem in _STATIC_NAMES:
+        return True
+    return stem.endswith("pixel") and stem.isalpha() and not any(w in stem for w in ("open", "track"))
+
+
 @dataclass(frozen=True, slots=True)
 class UrlShape:
     has_query: bool
@@ -93,7 +100,7 @@ def url_shape(url: str) -> UrlShape:
     stems = [s.rsplit(".", 1)[0].lower() for s in segments]
     strong_word = any(w in s for s in stems for w in _STRONG_WORDS)
     tracking_word = strong_word or any(s in _TRACKING_WORDS for s in stems)
-    static_name = bool(stems) and stems[-1] in _STATIC_NAMES and not parts.query
+    static_name = bool(stems) and _is_static_name(stems[-1]) and not parts.query
     query = parts.query or ""
     values = [v for _, v in parse_qsl(query, keep_blank_values=True)]
     has_token = any(looks_like_token(s) for s in segments) or any(looks_like_token(v) for v in values)

@@ -34,6 +34,9 @@ def test_not_tokens(value):
         (ref("https://a.test/open.php?id=42", 1, None), "open_pixel"),
         (ref("https://a.test/img.png?x=1", 300, 200, hidden=True), "hidden_image"),
         (ref("https://a.test/track/open/Xk29LpQz7Rt3mNvBq8"), "beacon"),
+        # A pixel-named file that carries a query is per-send, not static.
+        (ref("http://a.test/spacer/spacer.fdml?F=news-november", 1, 1), "open_pixel"),
+        (ref("http://www.a.test/mailshot/email/images/tracker0802.gif", 1, 1), "open_pixel"),
     ],
 )
 def test_pixels(reference, reason):
@@ -49,6 +52,9 @@ def test_pixels(reference, reason):
         ref("https://a.test/img/hero.jpg?w=600", 600, 300),  # visible, big
         ref("https://a.test/open-house/photo.jpg", None, None),  # tracking-ish word but no token
         ref("https://a.test/i/blank.gif", 1, 1, hidden=True),  # hidden static spacer
+        # Regression (corpus audit): static layout pixels, no query, no token, are spacers.
+        ref("http://developer.a.test/images/pixel.gif", 1, 1),
+        ref("http://a772.g.cdn.test/7/772/51/www.a.test/enews/images/greypixel.gif", 1, 1),
     ],
 )
 def test_content_is_not_a_pixel(reference):
