@@ -275,27 +275,24 @@ class Uncloaker:
     # -- internals -------------------------------------------------------------------------------
 
     def _prepare(self, hosts: Iterable[str]) -> tuple[dict[str, CnameAnswer], list[str]]:
-        """Answers known without asking (IPs, skipped names, cache) and the names to ask about."""
-        hosts = list(dict.fromkeys(hosts))
+        """Answers known without asking (IPs, cache, skipped names) and the names to ask about."""
         answers: dict[str, CnameAnswer] = {}
-        candidates: list[str] = []
-        for host in hosts:
+        fresh: list[str] = []
+        for host in dict.fromkeys(hosts):
             if _is_ip(host):
                 answers[host] = CnameAnswer("ok")  # an address has no alias
-                continue
-            reason = skip_reason(host)
-            if reason is not None:
-                answers[host] = CnameAnswer("skipped", (reason,))
                 continue
             cached = self.cache.get(self._key(host)) if self.cache is not None else None
             if cached is not None:
                 answers[host] = cached
             else:
-                candidates.append(host)
-        # The limit bounds what the resolver learns per message; cached names reveal nothing new.
-        for host in candidates[self.limit :]:
-            answers[host] = CnameAnswer("skipped", ("limit",))
-        return answers, candidates[: self.limit]
+                fresh.append(host)
+        # The limit bounds what the resolver learns per message: cached names reveal nothing new,
+        # so they do not count against it.
+        chosen, skipped = hosts_worth_resolving(fresh, self.limit)
+        for host, reason in skipped.items():
+            answers[host] = CnameAnswer("skipped", (reason,))
+        return answers, chosen
 
     @staticmethod
     def _key(host: str) -> str:

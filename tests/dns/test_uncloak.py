@@ -293,3 +293,24 @@ def test_importing_pixelwarden_uncloak_does_not_import_dnspython() -> None:
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"
+
+
+def test_cached_names_do_not_count_against_the_limit(dns_server: FakeDNS) -> None:
+    uncloaker = Uncloaker(dns_server.address, limit=2)
+    uncloaker.resolve_sync(["mg.shop.example", "www.shop.example"])
+    answers = uncloaker.resolve_sync(
+        ["mg.shop.example", "www.shop.example", "images.shop.example", "email.shop.example"]
+    )
+    assert [a.status for a in answers.values()] == ["ok"] * 4
+
+
+def test_no_resolver_configuration_fails_closed(monkeypatch: pytest.MonkeyPatch) -> None:
+    import dns.asyncresolver
+    import dns.resolver
+
+    def unconfigured() -> None:
+        raise dns.resolver.NoResolverConfiguration("no nameservers")
+
+    monkeypatch.setattr(dns.asyncresolver, "Resolver", unconfigured)
+    answers = Uncloaker(None).resolve_sync(["mg.shop.example"])
+    assert answers == {"mg.shop.example": CnameAnswer("error")}
