@@ -235,6 +235,14 @@ POSITIVES: list[tuple[str, str]] = [
         "github",
         "https://github.com/notifications/beacon/AZR1R0GZcFPJKnweFfaOV02aqt8Oj37Dks5rnc.gif",
     ),
+    (
+        "acoustic",
+        "https://links.email1.shop.example/els/v2/qjL7S0R8KGS97/cjJvcENwbjZTNWdN",
+    ),
+    (
+        "attentive",
+        "https://shop.attentivemail.com/ss/o/u001.6x9r1fsrCn5_kOCShC5EZg/4qe/Ab/ho.gif",
+    ),
     ("yahoo-adserver", "http://adserver.yahoo.com/a?f=12790524&p=news&l=N"),
     ("burst-media", "http://www.burstnet.com/cgi-bin/ads/ad8223a.cgi/ns"),
 ]
