@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
+import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -381,3 +384,79 @@ def test_corrupt_engine_cache_is_rebuilt(registry: list[ListSource], cache_dir: 
 
 def test_nothing_downloaded_means_no_matcher(data_dir: Path) -> None:
     assert load_matcher() is None
+
+
+# -- through the command line ------------------------------------------------------------------
+
+
+def run_cli(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "pixelwarden.cli", *args],
+        capture_output=True,
+        text=True,
+        env=dict(os.environ),
+        timeout=60,
+    )
+
+
+@pytest.fixture
+def registry_file(
+    tmp_path: Path, registry: list[ListSource], monkeypatch: pytest.MonkeyPatch
+) -> Path:
+    path = tmp_path / "registry.json"
+    items = [
+        {"name": s.name, "url": s.url, "format": s.format, "min_rules": s.min_rules}
+        for s in registry
+    ]
+    path.write_text(json.dumps({"version": 1, "lists": items}))
+    monkeypatch.setenv("PIXELWARDEN_LISTS_REGISTRY", str(path))
+    return path
+
+
+def test_cli_lists_update_and_status(registry_file: Path, http_server: ListServer) -> None:
+    pytest.importorskip("pixelwarden.cli")
+    status = run_cli("lists", "status", "--json")
+    assert status.returncode == 0, status.stderr
+    assert [row["loaded"] for row in json.loads(status.stdout)] == [False, False]
+
+    update = run_cli("lists", "update", "--json")
+    assert update.returncode == 0, update.stderr
+    lines = [json.loads(line) for line in update.stdout.splitlines()]
+    assert [(r["name"], r["status"]) for r in lines] == [
+        ("test_adblock", "updated"),
+        ("test_domains", "updated"),
+    ]
+
+    del http_server.routes["/ag.txt"]
+    failed = run_cli("lists", "update", "test_domains")
+    assert failed.returncode == 1
+    assert (
+        "test_domains: failed (http_error" in failed.stdout and "keeping the copy" in failed.stdout
+    )
+
+    text = run_cli("lists", "status")
+    assert text.returncode == 0
+    assert "test_adblock: 64 rules" in text.stdout and "last update failed" in text.stdout
+
+    assert run_cli("lists", "update", "no_such_list").returncode == 2
+
+
+def test_scan_uses_the_downloaded_lists(registry_file: Path, tmp_path: Path) -> None:
+    pytest.importorskip("pixelwarden.cli")
+    assert run_cli("lists", "update").returncode == 0
+    mail = tmp_path / "m.eml"
+    mail.write_bytes(
+        b"From: News <news@other.example>\r\nTo: r@mail.example\r\nSubject: s\r\n"
+        b"MIME-Version: 1.0\r\nContent-Type: text/html; charset=utf-8\r\n\r\n"
+        b"<p>Hello there, some text for a real newsletter.</p>"
+        b'<img src="https://pixel5.mailtrack.example/a.png" width="600" height="300">'
+        b'<img src="https://x.c7.cloaked.example/b.png" width="600" height="300">\r\n'
+    )
+    proc = run_cli("scan", "--json", "--no-dns", str(mail))
+    assert proc.returncode == 0, proc.stderr
+    resources = {r["url"]: r for r in json.loads(proc.stdout)["resources"]}
+    assert (
+        "tracker_list:test_adblock"
+        in resources["https://pixel5.mailtrack.example/a.png"]["reasons"]
+    )
+    assert "tracker_list:test_domains" in resources["https://x.c7.cloaked.example/b.png"]["reasons"]
