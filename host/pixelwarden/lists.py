@@ -33,7 +33,6 @@ from __future__ import annotations
 import argparse
 import contextlib
 import hashlib
-import http.client
 import json
 import logging
 import os
@@ -41,8 +40,6 @@ import re
 import sys
 import tempfile
 import time
-import urllib.error
-import urllib.request
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -234,6 +231,12 @@ def _fetch(
     source: ListSource, url: str, timeout: float, previous: Mapping[str, Any] | None
 ) -> tuple[bytes | None, str, dict[str, str]]:
     """(body or None when not modified, content type, validators) within ``timeout`` seconds."""
+    # Imported here: urllib.request pulls in http.client, email and ssl (~30 ms), and only
+    # `lists update` downloads anything; the matcher loads without them.
+    import http.client
+    import urllib.error
+    import urllib.request
+
     if not url.lower().startswith(("https://", "http://")):
         raise PixelWardenError("bad_url", f"{source.name}: only http(s) addresses: {url!r}")
     headers = {"User-Agent": f"pixelwarden/{__version__} (lists update)", "Accept": "text/plain"}
