@@ -231,7 +231,7 @@ class _HostEntry:
     rules: tuple[tuple[PathRule, TrackerMatch], ...] = ()
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, eq=False)  # identity equality and hash: one per process
 class TrackerDB:
     """The loaded, indexed tracker database. Build it with `bundled()` or `from_dict()`."""
 
