@@ -122,8 +122,8 @@ def bench_mime(corpus: Path | None) -> None:
                 parse_message(data, "bench.eml")
                 times.append((time.perf_counter() - start) * 1000)
             print(
-                f"mime   {size // 1000:>5} KB HTML, {encoding:<16} p50 {statistics.median(times):6.2f} ms"
-                f"  p99 {percentile(times, 99):6.2f} ms"
+                f"mime   {size // 1000:>5} KB HTML, {encoding:<16} "
+                f"p50 {statistics.median(times):6.2f} ms  p99 {percentile(times, 99):6.2f} ms"
             )
     if corpus is None or not corpus.is_dir():
         print("mime   corpus not found, skipped")
