@@ -19,8 +19,12 @@ install: $(BIN)/pixelwarden
 # Every test: engine, DNS, native host, add-on unit tests, lint, and the real-Thunderbird run.
 test: install lint test-python test-extension e2e
 
+# One pytest run per tier: each tier has its own conftest fixtures (a loopback DNS server, a host
+# process pipe) and they stay out of each other's way.
 test-python: install
-	$(BIN)/pytest -q tests/engine tests/dns tests/host
+	$(BIN)/pytest -q tests/engine
+	$(BIN)/pytest -q tests/dns
+	$(BIN)/pytest -q tests/host
 
 test-engine: install
 	$(BIN)/pytest -q tests/engine
