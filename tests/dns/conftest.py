@@ -51,7 +51,7 @@ def standard_zone() -> Zone:
     # Failures and slowness.
     zone.servfail.add("broken.shop.example")
     zone.cname("slow.shop.example", "mailgun.org", ttl=300)
-    zone.delays["slow.shop.example"] = 0.6
+    zone.delays["slow.shop.example"] = 0.8
     zone.cname("dangling.shop.example", "gone.example")
     # An internationalised name (bücher.shop.example).
     zone.cname("xn--bcher-kva.shop.example", "sendgrid.net")

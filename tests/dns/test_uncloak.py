@@ -134,11 +134,11 @@ def test_slow_answer_is_pending_within_the_budget_then_resolved_by_resolve_all(
     first, late, waited, total = asyncio.run(scenario())
     assert first["slow.shop.example"] == CnameAnswer("pending")
     assert first["mg.shop.example"] == CnameAnswer("ok", ("mailgun.org",))
-    assert waited < 0.5
+    assert waited < 0.7  # the budget, not the 0.8 s answer
     assert late["slow.shop.example"] == CnameAnswer("ok", ("mailgun.org",))
     # The late answer joined the look-up already in flight instead of asking again.
     assert dns_server.asked("slow.shop.example") == 1
-    assert total < 1.5
+    assert total < 2.5
 
 
 def test_pending_look_ups_are_cancelled_without_keep_pending(
@@ -253,7 +253,7 @@ def test_late_answer_of_an_abandoned_look_up_still_feeds_the_cache(
 ) -> None:
     async def scenario(uncloaker: Uncloaker) -> None:
         await uncloaker.resolve(["slow.shop.example"], budget=0.05, keep_pending=True)
-        await asyncio.sleep(1.0)
+        await asyncio.sleep(1.3)
 
     uncloaker = Uncloaker(dns_server.address, cache=DnsCache())
     asyncio.run(scenario(uncloaker))
