@@ -447,6 +447,8 @@ def length_px(value: str | None) -> int | None:
         return None
     if value.endswith("px") and value[:-2].isdigit():  # the usual case, fast
         return int(value[:-2])
+    if value[-1] == "%" or value[0] in "abcdefghijklmnopqrstuvwxyz":  # 100%, auto, inherit
+        return None
     m = _LENGTH.fullmatch(value.strip())
     if m is None:
         return None

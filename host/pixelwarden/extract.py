@@ -53,9 +53,12 @@ _FOREIGN = 32  # inside <svg> or <math>
 _ANY_HIDDEN = _HIDDEN | _VIS_HIDDEN
 _SKIP_TEXT = _ANY_HIDDEN | _INERT | _NO_TEXT
 
-_NO_TEXT_ELEMENTS = frozenset(
-    {"script", "style", "title", "iframe", "noembed", "noframes", "template", "head"}
-)
+_TAG_STATES = {
+    **dict.fromkeys(("script", "style", "title", "iframe", "noembed", "noframes"), _NO_TEXT),
+    "template": _INERT | _NO_TEXT,
+    "svg": _FOREIGN,
+    "math": _FOREIGN,
+}
 # libxml2 reads the content of these as text; inside SVG/MathML a browser reads it as markup.
 _RAW_TEXT_ELEMENTS = frozenset(
     {
@@ -91,6 +94,7 @@ _QUOTE_MARKER = re.compile(
     r"|begin forwarded message:",
     re.IGNORECASE,
 )
+_BODY_TAG = re.compile(r"<body(?=[\s/>])(?:[^>\"']++|\"[^\"]*+\"?|'[^']*+'?)*+>?", re.IGNORECASE)
 _END_TAG = re.compile(r"</([A-Za-z][^\s/>]*)")
 _DIMENSION = re.compile(r"[ \t\n\f\r]*([0-9]+(?:\.[0-9]*)?)(%?)")
 _SCHEME = re.compile(r"([a-zA-Z][a-zA-Z0-9+.\-]*):")
@@ -121,18 +125,9 @@ _CSS_KINDS = {"url": Kind.IMAGE, "import": Kind.STYLESHEET, "font-face": Kind.FO
 _CSS_ATTRIBUTES = {"url": "url()", "import": "@import", "font-face": "@font-face"}
 
 
-@dataclass(slots=True)
-class _Raw:
-    """A reference as written, before <base> is known."""
-
-    url: str
-    kind: Kind
-    element: str
-    attribute: str
-    width: int | None
-    height: int | None
-    hidden: bool
-    quoted: bool
+# A reference as written, before <base> is known: url, kind, element, attribute, width, height,
+# hidden, quoted.
+_Raw = tuple[str, Kind, str, str, int | None, int | None, bool, bool]
 
 
 @dataclass(slots=True)
@@ -142,95 +137,78 @@ class _Found:
     deadline: float
     raws: list[_Raw] = field(default_factory=list)
     base: str | None = None
-    text_chars: int = 0
-    pending_space: bool = False
+    text: list[str] = field(default_factory=list)  # visible text, in document order
     image_count: int = 0
     quoted_rest: bool = False  # a forward/reply marker was seen: the rest is quoted
     warnings: dict[str, None] = field(default_factory=dict)
 
 
 class _Reader:
-    """lxml parser target: keeps a stack of element states and records references."""
+    """lxml parser target: keeps a stack of element states and records references.
+
+    Hot path: start/end/data run once per element or text node, so they stay lean; anything
+    rarer (URL-bearing elements, hiding styles, quote markers) is handed off to helpers.
+    """
 
     def __init__(self, found: _Found, inherited: int = 0, nesting: int = 0) -> None:
         self.found = found
         self.nesting = nesting
         self.tags: list[str] = ["#document"]
         self.states: list[int] = [inherited]
-        self.text: list[str] = []
         self.collect: list[str] | None = None  # text of the open raw-text element, if wanted
-        self.collect_depth = 0
+        self.collect_depth = -1
         self.collect_css = False
         self.collect_markup = False
 
     # -- lxml target interface ---------------------------------------------------------------
 
     def start(self, tag: str, attrib: Mapping[str, str]) -> None:
-        if self.text:
-            self._flush_text()
         parent = self.states[-1]
-        state = parent
-        found = self.found
-        if found.quoted_rest:
+        state = parent | _TAG_STATES.get(tag, 0)
+        if self.found.quoted_rest:
             state |= _QUOTED
         decls: dict[str, str] | None = None
         style = None
         if attrib:
             style = attrib.get("style")
             if style:
-                lowered = style.lower()
-                if _may_hide(lowered):
-                    decls = parse_declarations(style)
+                known = _STYLES.get(style)
+                if known is None:
+                    known = _style_facts(style)
+                decls, may_fetch = known
+                if decls is not None:
                     state = _hiding(state, decls)
-                if not ("url(" in lowered or "image-set" in lowered or "\\" in lowered):
-                    style = None  # nothing in it can fetch
+                if not may_fetch:
+                    style = None
             if "hidden" in attrib:
                 state |= _HIDDEN
             if not state & _QUOTED:
-                state |= self._quoting(tag, attrib)
-        if tag in _NO_TEXT_ELEMENTS:
-            state |= _NO_TEXT
-        if tag == "svg" or tag == "math":
-            state |= _FOREIGN
-        elif tag == "template":
-            state |= _INERT
+                cls = attrib.get("class")
+                if (
+                    tag == "blockquote"
+                    or "id" in attrib
+                    or (cls and ("quot" in cls or "moz-" in cls or "extra" in cls or "Out" in cls))
+                ):
+                    state |= self._quoting(tag, attrib)
         self.tags.append(tag)
         self.states.append(state)
         if state & _INERT:
             return
         if tag in _RAW_TEXT_ELEMENTS and self.collect is None:
-            markup = bool(parent & _FOREIGN)
-            if tag == "style" or markup:
-                self.collect = []
-                self.collect_depth = len(self.tags) - 1
-                self.collect_css = tag == "style"
-                self.collect_markup = markup
+            self._raw_text_start(tag, parent)
         if not attrib:
             return
         handler = _HANDLERS.get(tag)
         if handler is not None:
             handler(self, tag, attrib, state, decls)
         if style:
-            if decls is None:
-                decls = parse_declarations(style)
-            width, height = _size(attrib, decls)
-            for item in find_urls(style):
-                self._add(
-                    item.url,
-                    _CSS_KINDS[item.context],
-                    tag,
-                    "style",
-                    state,
-                    width,
-                    height,
-                )
+            self._style_urls(tag, attrib, style, state, decls)
 
     def end(self, tag: str) -> None:
-        if self.text:
-            self._flush_text()
         tags = self.tags
-        if tags[-1] == tag:
-            self._pop()
+        if tags[-1] == tag and len(tags) - 1 != self.collect_depth:
+            tags.pop()
+            self.states.pop()
             return
         # libxml2 reports balanced events; stay safe (and bounded) if it ever does not.
         if tag in tags[-_END_TAG_WINDOW:]:
@@ -242,21 +220,19 @@ class _Reader:
     def data(self, text: str) -> None:
         if self.collect is not None:
             self.collect.append(text)  # style text, or raw text to read again as markup
-            return
-        if not self.states[-1] & _SKIP_TEXT:
-            self.text.append(text)
+        elif not self.states[-1] & _SKIP_TEXT:
+            self.found.text.append(text)
+            if ("--" in text or "orward" in text) and _QUOTE_MARKER.search(text):
+                self.found.quoted_rest = True
 
     def close(self) -> None:
-        if self.text:
-            self._flush_text()
         while len(self.tags) > 1:
             self._pop()
 
     # -- state ---------------------------------------------------------------------------------
 
     def _pop(self) -> None:
-        depth = len(self.tags) - 1
-        if self.collect is not None and depth == self.collect_depth:
+        if len(self.tags) - 1 == self.collect_depth:
             self._finish_raw_text(self.tags[-1], self.states[-1])
         self.tags.pop()
         self.states.pop()
@@ -275,26 +251,30 @@ class _Reader:
             return _QUOTED
         return 0
 
-    def _flush_text(self) -> None:
-        parts = self.text
-        text = parts[0] if len(parts) == 1 else "".join(parts)
-        self.text = []
-        found = self.found
-        if ("--" in text or "orward" in text) and _QUOTE_MARKER.search(text):
-            found.quoted_rest = True
-        words = text.split()
-        if words:
-            count = sum(map(len, words)) + len(words) - 1
-            if found.text_chars and (found.pending_space or text[0].isspace()):
-                count += 1
-            found.text_chars += count
-            found.pending_space = text[-1].isspace()
-        elif text:
-            found.pending_space = True
+    def _raw_text_start(self, tag: str, parent: int) -> None:
+        markup = bool(parent & _FOREIGN)
+        if tag == "style" or markup:
+            self.collect = []
+            self.collect_depth = len(self.tags) - 1
+            self.collect_css = tag == "style"
+            self.collect_markup = markup
+
+    def _style_urls(
+        self,
+        tag: str,
+        attrib: Mapping[str, str],
+        style: str,
+        state: int,
+        decls: dict[str, str] | None,
+    ) -> None:
+        width, height = _size(attrib, decls if decls is not None else _declarations(style))
+        for item in find_urls(style):
+            self._add(item.url, _CSS_KINDS[item.context], tag, "style", state, width, height)
 
     def _finish_raw_text(self, tag: str, state: int) -> None:
         text = "".join(self.collect or ())
         self.collect = None
+        self.collect_depth = -1
         if self.collect_css:
             for item in find_urls(text):
                 self._add(
@@ -331,7 +311,7 @@ class _Reader:
         height: int | None,
     ) -> None:
         self.found.raws.append(
-            _Raw(
+            (
                 url,
                 kind,
                 element,
@@ -365,7 +345,7 @@ class _Reader:
 
 def _style_of(attrib: Mapping[str, str]) -> dict[str, str] | None:
     style = attrib.get("style")
-    return parse_declarations(style) if style else None
+    return _declarations(style) if style else None
 
 
 # -- element handlers -------------------------------------------------------------------------
@@ -373,7 +353,16 @@ def _style_of(attrib: Mapping[str, str]) -> dict[str, str] | None:
 
 def _img(r: _Reader, tag: str, a: Mapping[str, str], s: int, d: dict[str, str] | None) -> None:
     r.found.image_count += 1
-    r._attributes(tag, a, s, d, ((("src", Kind.IMAGE)), ("srcset", Kind.IMAGE)))
+    src = a.get("src")
+    srcset = a.get("srcset")
+    if src is None and srcset is None:
+        return
+    width, height = _size(a, d if d is not None else _style_of(a))
+    if src is not None:
+        r._add(src, Kind.IMAGE, tag, "src", s, width, height)
+    if srcset is not None:
+        for url in _srcset(srcset):
+            r._add(url, Kind.IMAGE, tag, "srcset", s, width, height)
 
 
 def _image(r: _Reader, tag: str, a: Mapping[str, str], s: int, d: dict[str, str] | None) -> None:
@@ -429,7 +418,8 @@ def _svg_use(r: _Reader, tag: str, a: Mapping[str, str], s: int, d: dict[str, st
 def _background(
     r: _Reader, tag: str, a: Mapping[str, str], s: int, d: dict[str, str] | None
 ) -> None:
-    r._attributes(tag, a, s, d, (("background", Kind.IMAGE),))
+    if "background" in a:
+        r._attributes(tag, a, s, d, (("background", Kind.IMAGE),))
 
 
 def _link(r: _Reader, tag: str, a: Mapping[str, str], s: int, d: dict[str, str] | None) -> None:
@@ -478,15 +468,44 @@ _HANDLERS = {
 # -- CSS and attribute values -----------------------------------------------------------------
 
 
-def _may_hide(s: str) -> bool:
-    """Cheap filter (on the lower-cased style attribute) before parsing it for hiding."""
-    return (
+# Newsletters repeat the same style attributes hundreds of times, and a sender's next message
+# repeats them again: remember what each one says (bounded, cleared when full).
+_STYLES: dict[str, tuple[dict[str, str] | None, bool]] = {}
+_STYLES_MAX = 8192
+
+
+def _style_facts(style: str) -> tuple[dict[str, str] | None, bool]:
+    """(declarations if the style may hide the element, else None; whether it may fetch)."""
+    s = style.lower()
+    may_hide = (
         ("none" in s and "display" in s)
         or "visib" in s
         or "opacity" in s
         or ("overflow" in s and ("hidden" in s or "clip" in s))
         or "\\" in s
     )
+    facts = (
+        parse_declarations(style) if may_hide else None,
+        "url(" in s or "image-set" in s or "\\" in s,
+    )
+    if len(_STYLES) >= _STYLES_MAX:
+        _STYLES.clear()
+    _STYLES[style] = facts
+    return facts
+
+
+def _declarations(style: str) -> dict[str, str]:
+    """parse_declarations, remembered like _STYLES (the result is shared: never modify it)."""
+    decls = _DECLARATIONS.get(style)
+    if decls is None:
+        decls = parse_declarations(style)
+        if len(_DECLARATIONS) >= _STYLES_MAX:
+            _DECLARATIONS.clear()
+        _DECLARATIONS[style] = decls
+    return decls
+
+
+_DECLARATIONS: dict[str, dict[str, str]] = {}
 
 
 def _hiding(state: int, decls: dict[str, str]) -> int:
@@ -772,22 +791,21 @@ def extract(html: str, base_url: str | None = None) -> Extraction:
         found = _Found(deadline=time.monotonic() + MAX_PARSE_SECONDS)
         reader = _Reader(found)
         _parse(html, reader)
+        # A second <body> tag adds its attributes to the body in a browser; libxml2 drops it.
+        for body in _BODY_TAG.findall(html):
+            if len(body) > 6:
+                _parse(body, _Reader(found))
         base = _base_url(found, base_url)
-        references: dict[Reference, None] = {}
+        unique: dict[_Raw, None] = {}
         for raw in found.raws:
-            url = _absolute(raw.url, base)
+            url = _absolute(raw[0], base)
             if url is not None:
-                ref = Reference(
-                    url,
-                    raw.kind,
-                    raw.element,
-                    raw.attribute,
-                    raw.width,
-                    raw.height,
-                    raw.hidden,
-                    raw.quoted,
-                )
-                references[ref] = None
+                unique[(url, *raw[1:])] = None  # type: ignore[index]
+        references = [Reference(*raw) for raw in unique]
+        # Visible characters with runs of whitespace collapsed to one (str.split's whitespace).
+        text = "".join(found.text)
+        words = text.split()
+        text_chars = sum(map(len, words)) + max(0, len(words) - 1)
     except PixelWardenError:
         raise
     except Exception as exc:  # the host must never die on a message
@@ -796,7 +814,7 @@ def extract(html: str, base_url: str | None = None) -> Extraction:
         ) from exc
     return Extraction(
         references=tuple(references),
-        text_chars=found.text_chars,
+        text_chars=text_chars,
         image_count=found.image_count,
         warnings=tuple(found.warnings),
     )
