@@ -243,6 +243,7 @@ POSITIVES: list[tuple[str, str]] = [
         "attentive",
         "https://shop.attentivemail.com/ss/o/u001.6x9r1fsrCn5_kOCShC5EZg/4qe/Ab/ho.gif",
     ),
+    ("mailersend", "https://abc123.click.mailersend.net/Ab12Cd34Ef"),
     ("yahoo-adserver", "http://adserver.yahoo.com/a?f=12790524&p=news&l=N"),
     ("burst-media", "http://www.burstnet.com/cgi-bin/ads/ad8223a.cgi/ns"),
 ]
@@ -474,6 +475,9 @@ def test_not_json_is_a_structured_error() -> None:
         ("track.smtp2go.net", "smtp2go"),
         ("track.sp.crdl.io", "cordial"),
         ("links.iterable.com", "iterable"),
+        ("links.eu.iterable.com", "iterable"),
+        ("t.mailjet.com", "mailjet"),
+        ("mandrillapp.com", "mandrill"),
     ],
 )
 def test_cname_hops_into_mailing_services(
