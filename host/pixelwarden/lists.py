@@ -381,8 +381,13 @@ def _update_one(source: ListSource, url: str, folder: Path, timeout: float) -> U
         "last_error": None,
     }
     _write_sidecar(folder, source.name, sidecar)  # the commit point
+    # Keep the new copy and the one before it: a process that read the old provenance file a
+    # moment ago may still be opening the old copy.
+    keep = {Path(file_name).stem}
+    if previous is not None:
+        keep.add(Path(str(previous["file"])).stem)
     for old in folder.glob(f"{source.name}-*.*"):
-        if old.stem != Path(file_name).stem:
+        if old.stem not in keep:
             with contextlib.suppress(OSError):
                 old.unlink()
     return UpdateResult(source.name, "unchanged" if unchanged else "updated", rules, digest)

@@ -251,12 +251,15 @@ def test_new_version_replaces_the_old_file(
     http_server: ListServer, registry: list[ListSource], data_dir: Path
 ) -> None:
     update_lists(registry)
-    http_server.routes["/ep.txt"] = Route(adblock_list(extra=70))
-    assert update_lists(registry, names=["test_adblock"])[0].status == "updated"
+    first = stored(data_dir)["test_adblock"]["file"]
+    for extra in (70, 80):
+        http_server.routes["/ep.txt"] = Route(adblock_list(extra=extra))
+        assert update_lists(registry, names=["test_adblock"])[0].status == "updated"
     files = sorted(p.name for p in (data_dir / "lists").glob("test_adblock-*.txt"))
-    assert len(files) == 1
+    # The copy in use and the one before it (a reader may still be opening it); not older ones.
+    assert len(files) == 2 and first not in files
     assert not list((data_dir / "lists").glob(".*.tmp"))
-    assert stored(data_dir)["test_adblock"]["rules"] == 74
+    assert stored(data_dir)["test_adblock"]["rules"] == 84
 
 
 def test_tampered_copy_is_ignored(
