@@ -46,6 +46,7 @@ _MBOX_MARK = b"From "
 # read it whole.
 _LINE_PIECE = 1024 * 1024
 _QUOTED_FROM = re.compile(rb">+From ")
+_PARTIAL_QUOTED_FROM = re.compile(rb">+(?:F(?:r(?:om?)?)?)?")
 _BLANK_LINES = (b"\n", b"\r\n")
 
 
@@ -151,10 +152,14 @@ def _split_mbox(path: str) -> Iterator[Raw]:
             lines.pop()
         return b"".join(lines)
 
+    in_separator = False  # inside a separator line read in several pieces
     with open(path, "rb") as handle:
         while piece := handle.readline(_LINE_PIECE):
             begins_line = line_start
             line_start = piece.endswith(b"\n")
+            if in_separator:
+                in_separator = not line_start
+                continue
             if begins_line and after_blank and piece.startswith(_MBOX_MARK):
                 if started:
                     yield finish()
@@ -162,9 +167,20 @@ def _split_mbox(path: str) -> Iterator[Raw]:
                 lines = []
                 size = 0
                 after_blank = False
+                in_separator = not line_start
                 continue
-            if begins_line and piece.startswith(b">") and _QUOTED_FROM.match(piece):
-                piece = piece[1:]
+            if begins_line and piece.startswith(b">"):
+                # A quoted line cut into pieces: read on until ">+From " is decided.
+                while (
+                    not line_start
+                    and len(piece) < 4 * _LINE_PIECE
+                    and _PARTIAL_QUOTED_FROM.fullmatch(piece)
+                    and (more := handle.readline(_LINE_PIECE))
+                ):
+                    piece += more
+                    line_start = piece.endswith(b"\n")
+                if _QUOTED_FROM.match(piece):
+                    piece = piece[1:]
             size += len(piece)
             if size <= MAX_MESSAGE_BYTES:
                 lines.append(piece)

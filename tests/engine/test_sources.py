@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import os
+import re
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from pixelwarden import sources
 from pixelwarden.mime import HtmlDocument, parse_message
@@ -239,3 +242,39 @@ def test_empty_file_and_empty_folder(tmp_path):
         parse_message(b"", str(empty))
     (tmp_path / "nothing").mkdir()
     assert collect(tmp_path / "nothing") == []
+
+
+_LINES = st.lists(
+    st.one_of(
+        st.sampled_from(["", "From here on", ">From quoted", ">>From twice", "From", " From x"]),
+        st.text(alphabet="abcF>rom :\t", max_size=12),
+    ),
+    max_size=12,
+)
+
+
+def mboxrd(messages: list[bytes], newline: bytes) -> bytes:
+    """Write messages the way an mboxrd writer does: quote every ">*From " line once more."""
+    out = b""
+    for message in messages:
+        body = re.sub(rb"(?m)^(>*From )", rb">\1", message)
+        out += b"From sender@x.example Mon Jan  1 00:00:00 2024" + newline + body + newline
+    return out
+
+
+@settings(max_examples=200, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(
+    messages=st.lists(_LINES, min_size=1, max_size=5),
+    crlf=st.booleans(),
+    piece=st.sampled_from([7, 64, 1 << 20]),
+)
+def test_property_mboxrd_round_trip(tmp_path, monkeypatch, messages, crlf, piece):
+    monkeypatch.setattr(sources, "_LINE_PIECE", piece)
+    newline = b"\r\n" if crlf else b"\n"
+    originals = [
+        newline.join([b"From: a@b.example", b""] + [line.encode() for line in lines]) + newline
+        for lines in messages
+    ]
+    path = tmp_path / "round.mbox"
+    path.write_bytes(mboxrd(originals, newline))
+    assert [raw for _, raw in collect(path)] == originals
