@@ -279,6 +279,7 @@ NEGATIVES = [
     "https://us5.list-manage.com/subscribe?u=3a7c2f1b9e&id=8d1f0c2b4a",
     "https://cdn.mcauto-images-production.sendgrid.net/d32bcc04af917745/78961ede/900x400.jpg",
     "https://image.s7.sfmc-content.com/lib/fe2a11717d640474741277/m/1/7698e693.jpg",
+    "https://shop.cdn.salesforce-experiences.com/cms/delivery/media/MC123",
     "https://6778953.fs1.hubspotusercontent-na1.net/hubfs/6778953/logo.png",
     "https://files.constantcontact.com/722dd1fd001/f678838f-9d37-4b3b.jpg",
     "https://embed.filekitcdn.com/e/qH3zYM66ACnU9H1etxAaxA/6ZiGp5ARywjKsh",
@@ -478,6 +479,7 @@ def test_not_json_is_a_structured_error() -> None:
         ("links.eu.iterable.com", "iterable"),
         ("t.mailjet.com", "mailjet"),
         ("mandrillapp.com", "mandrill"),
+        ("myaccount.activehosted.com", "activecampaign"),
     ],
 )
 def test_cname_hops_into_mailing_services(
