@@ -114,7 +114,7 @@ def test_no_host_belongs_to_two_services_or_to_hosting_and_a_service(
 
 
 def test_no_rule_is_written_twice(data: dict[str, Any]) -> None:
-    rules = []
+    rules: list[tuple[Any, ...]] = []
     for s in data["services"]:
         rules += [("host", h) for h in s.get("hosts", [])]
         rules += [("content", h) for h in s.get("content_hosts", [])]
