@@ -77,6 +77,7 @@ class _Evidence:
     """What is known about one distinct URL before the table is applied."""
 
     ref: Reference
+    host: str
     tracker_reasons: list[str]
     company: str | None
     leaks: tuple[str, ...]
@@ -194,7 +195,7 @@ def _evidence(
 
     if tracker_reasons and company is None:
         company = _company_by_host(host, knowledge)
-    return _Evidence(ref, tracker_reasons, company, leaks, party, party_reasons, dns_block)
+    return _Evidence(ref, host, tracker_reasons, company, leaks, party, party_reasons, dns_block)
 
 
 def _company_by_host(host: str, knowledge: Knowledge) -> str | None:
@@ -206,7 +207,7 @@ def _apply_table(
     ev: _Evidence, message: Message, sender_domain: str | None, knowledge: Knowledge
 ) -> Decision:
     ov = knowledge.overrides
-    host = host_of(ev.ref.url)
+    host = ev.host
     domain = registrable_domain(host) if host else None
     tracker = bool(ev.tracker_reasons)
 
@@ -284,9 +285,8 @@ def classify(
             decision = _apply_table(ev, message, sender_domain, knowledge)
             # Only names that would load once confirmed are worth a look-up (privacy invariant 2).
             if decision.reasons and decision.reasons[0] == Reason.DNS_PENDING.value:
-                host = host_of(ref.url)
-                if host not in pending:
-                    pending.append(host)
+                if ev.host not in pending:
+                    pending.append(ev.host)
             if undecided:
                 decision = replace(
                     decision,

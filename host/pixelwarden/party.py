@@ -10,9 +10,8 @@ exactly what those RFCs ask for: `news.shop.example` belongs to `shop.example`.
 from __future__ import annotations
 
 import ipaddress
+import re
 from functools import lru_cache
-from urllib.parse import urlsplit
-
 from publicsuffixlist import PublicSuffixList
 
 _PSL = PublicSuffixList()
@@ -54,11 +53,21 @@ def registrable_domain(host: str) -> str | None:
     return _PSL.privatesuffix(host)
 
 
+# The authority of an absolute URL as a browser reads it: WHATWG parsers end it at "\\" as well
+# as at "/", "?" and "#", so "https://evil.test\\@shop.example/" is a request to evil.test.
+_AUTHORITY = re.compile(r"^[a-zA-Z][a-zA-Z0-9+.-]*://([^/?#\\]*)")
+
+
 def host_of(url: str) -> str:
-    try:
-        return normalise_host(urlsplit(url).hostname or "")
-    except ValueError:
+    """The host a browser would connect to for ``url``; "" when there is none."""
+    match = _AUTHORITY.match(url.strip())
+    if match is None:
         return ""
+    authority = match.group(1).rpartition("@")[2]
+    if authority.startswith("["):
+        end = authority.find("]")
+        return normalise_host(authority[: end + 1]) if end > 0 else ""
+    return normalise_host(authority.partition(":")[0])
 
 
 def address_domain(address: str | None) -> str | None:

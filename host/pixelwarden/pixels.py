@@ -34,7 +34,7 @@ _TRACKING_WORDS = frozenset(
 )  # fmt: skip
 
 # Words strong enough to call an image of unknown size a beacon when a token rides along.
-_STRONG_WORDS = ("open", "track", "pixel", "beacon", "trk", "emimp", "impression")
+_STRONG_RE = re.compile("open|track|pixel|beacon|trk|emimp|impression")
 
 _STATIC_NAMES = frozenset(
     {"spacer", "blank", "clear", "transparent", "trans", "pixel_blank", "s", "spc", "shim", "1x1"}
@@ -98,8 +98,8 @@ def url_shape(url: str) -> UrlShape:
         return UrlShape(False, False, False, False, False)
     segments = [s for s in parts.path.split("/") if s]
     stems = [s.rsplit(".", 1)[0].lower() for s in segments]
-    strong_word = any(w in s for s in stems for w in _STRONG_WORDS)
-    tracking_word = strong_word or any(s in _TRACKING_WORDS for s in stems)
+    strong_word = _STRONG_RE.search(parts.path.lower()) is not None
+    tracking_word = strong_word or not _TRACKING_WORDS.isdisjoint(stems)
     static_name = bool(stems) and _is_static_name(stems[-1]) and not parts.query
     query = parts.query or ""
     values = [v for _, v in parse_qsl(query, keep_blank_values=True)]
@@ -121,14 +121,18 @@ def judge(ref: Reference) -> str | None:
     """The pixel reason for an image reference, or None when it looks like content."""
     if ref.kind is not Kind.IMAGE:
         return None
+    tiny = is_tiny(ref)
+    unsized = ref.width is None and ref.height is None
+    if not (tiny or ref.hidden or unsized):
+        return None  # a visible image with a real declared size: content, whatever its URL
     shape = url_shape(ref.url)
     carries_signal = shape.has_token or shape.has_query or shape.tracking_word
     if shape.static_name and not shape.has_token:
         return None
-    if is_tiny(ref) and carries_signal:
+    if tiny and carries_signal:
         return Reason.OPEN_PIXEL.value
     if ref.hidden and carries_signal:
         return Reason.HIDDEN_IMAGE.value
-    if ref.width is None and ref.height is None and shape.strong_word and shape.has_token:
+    if unsized and shape.strong_word and shape.has_token:
         return Reason.BEACON.value
     return None

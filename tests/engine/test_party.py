@@ -32,3 +32,12 @@ def test_address_and_url_helpers():
     assert address_domain("no-at-sign") is None
     assert host_of("https://IMG.shop.example:8443/a.png") == "img.shop.example"
     assert host_of("https://[::1/") == ""
+
+
+def test_host_is_read_the_way_a_browser_reads_it():
+    # WHATWG URL parsing ends the authority at a backslash: this is a request to evil.test,
+    # not to shop.example, so it must never pass as the sender's own content.
+    assert host_of("https://evil.test\\@shop.example/x.png") == "evil.test"
+    assert host_of("https://user:pw@Shop.Example:8080/x") == "shop.example"
+    assert host_of("https://[2001:db8::1]:8443/x") == "2001:db8::1"
+    assert host_of("not a url") == ""
