@@ -7,6 +7,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 from pixelwarden.model import PixelWardenError
 from pixelwarden.trackers import TrackerDB
 
@@ -604,3 +606,24 @@ def test_corpus_messages_show_their_mailing_service(
     ]
     found = {match.service_id for url in urls if (match := db.match(url))}
     assert service_id in found
+
+
+# --- no input makes the database raise ----------------------------------------------------------
+
+
+_URLISH = st.builds(
+    lambda scheme, host, path: f"{scheme}//{host}{path}",
+    st.sampled_from(["https:", "http:", "", "HTTPS:", "ftp:"]),
+    st.text(max_size=40),
+    st.text(max_size=60),
+)
+
+
+@given(st.one_of(st.text(max_size=200), _URLISH))
+def test_no_text_makes_the_database_raise(text: str) -> None:
+    db = TrackerDB.bundled()
+    result = db.match(text)
+    assert result is None or result.service_id
+    for question in (db.cname_service, db.content_host, db.hosting_provider):
+        question(text)
+    assert db.is_hosting(text) in (True, False)
