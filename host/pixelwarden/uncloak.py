@@ -27,8 +27,11 @@ from __future__ import annotations
 
 import asyncio
 import atexit
+import importlib
 import ipaddress
 import re
+import sys
+import threading
 from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
 
@@ -163,6 +166,17 @@ def _is_ip(host: str) -> bool:
     except ValueError:
         return False
     return True
+
+
+_RESOLVER_MODULE = "dns.asyncresolver"
+
+
+def preload() -> None:
+    """Import dnspython in a background thread (the native host may call this at start-up)."""
+    if _RESOLVER_MODULE not in sys.modules:
+        threading.Thread(
+            target=importlib.import_module, args=(_RESOLVER_MODULE,), daemon=True
+        ).start()
 
 
 class Uncloaker:
@@ -350,6 +364,10 @@ class Uncloaker:
 
     async def _chain(self, host: str) -> tuple[CnameAnswer, float]:
         """Follow ``host``'s aliases one query at a time; (answer, seconds it may be cached)."""
+        if _RESOLVER_MODULE not in sys.modules:
+            # The first look-up of the process imports dnspython (~150 ms) in a thread, so that
+            # the event loop, and with it the per-message budget, is never held up by it.
+            await asyncio.to_thread(importlib.import_module, _RESOLVER_MODULE)
         resolver = self._get_resolver()
         if resolver is None:
             return CnameAnswer("error"), 0.0

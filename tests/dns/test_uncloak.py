@@ -314,3 +314,34 @@ def test_no_resolver_configuration_fails_closed(monkeypatch: pytest.MonkeyPatch)
     monkeypatch.setattr(dns.asyncresolver, "Resolver", unconfigured)
     answers = Uncloaker(None).resolve_sync(["mg.shop.example"])
     assert answers == {"mg.shop.example": CnameAnswer("error")}
+
+
+FIRST_LOOK_UP = """
+import asyncio, sys, time
+from pixelwarden.uncloak import Uncloaker
+assert "dns.asyncresolver" not in sys.modules
+uncloaker = Uncloaker(sys.argv[1], cache=None)
+async def main():
+    start = time.perf_counter()
+    first = await uncloaker.resolve(["mg.shop.example"], budget=0.001, keep_pending=True)
+    waited = time.perf_counter() - start
+    late = await uncloaker.resolve_all(["mg.shop.example"], timeout=10)
+    print(first["mg.shop.example"].status, late["mg.shop.example"].chain[0], waited)
+asyncio.run(main())
+"""
+
+
+def test_first_look_up_does_not_hold_the_budget_hostage_to_the_import(
+    dns_server: FakeDNS,
+) -> None:
+    # Importing dnspython takes 50-150 ms, far longer than a 1 ms budget: the first answer must be
+    # "pending" at once, not after the event loop has sat through the import.
+    out = subprocess.run(
+        [sys.executable, "-c", FIRST_LOOK_UP, dns_server.address],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    status, hop, waited = out.stdout.split()
+    assert (status, hop) == ("pending", "mailgun.org")
+    assert float(waited) < 0.04
