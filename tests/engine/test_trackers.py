@@ -246,6 +246,9 @@ POSITIVES: list[tuple[str, str]] = [
         "https://shop.attentivemail.com/ss/o/u001.6x9r1fsrCn5_kOCShC5EZg/4qe/Ab/ho.gif",
     ),
     ("mailersend", "https://abc123.click.mailersend.net/Ab12Cd34Ef"),
+    ("dotdigital", "https://r1.dmtrk.net/3NXS-8FGM-4Z9A1F-1S2B3C-1/c.aspx"),
+    ("dotdigital", "https://webinsight.s3.amazonaws.com/abc.gif"),
+    ("direct-mail", "https://dmanalytics1.com/open/Ab12Cd34"),
     ("yahoo-adserver", "http://adserver.yahoo.com/a?f=12790524&p=news&l=N"),
     ("burst-media", "http://www.burstnet.com/cgi-bin/ads/ad8223a.cgi/ns"),
 ]
@@ -284,6 +287,7 @@ NEGATIVES = [
     "https://shop.cdn.salesforce-experiences.com/cms/delivery/media/MC123",
     "https://6778953.fs1.hubspotusercontent-na1.net/hubfs/6778953/logo.png",
     "https://files.constantcontact.com/722dd1fd001/f678838f-9d37-4b3b.jpg",
+    "https://i.emlfiles4.com/cmpimg/1/2/3/4/logo.png",
     "https://embed.filekitcdn.com/e/qH3zYM66ACnU9H1etxAaxA/6ZiGp5ARywjKsh",
     "https://substackcdn.com/image/fetch/w_1456,c_limit/https%3A%2F%2Fsubstack-post-media.png",
     "https://x9x26.mjt.lu/img/Ab12/logo.png",
@@ -481,6 +485,9 @@ def test_not_json_is_a_structured_error() -> None:
         ("links.eu.iterable.com", "iterable"),
         ("t.mailjet.com", "mailjet"),
         ("mandrillapp.com", "mandrill"),
+        ("campaigns.cs.zohohost.com", "zoho-campaigns"),
+        ("app.boltmail.nz", "boltmail"),
+        ("r2.ddlnk.com", "dotdigital"),
         ("myaccount.activehosted.com", "activecampaign"),
     ],
 )
