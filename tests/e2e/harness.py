@@ -227,6 +227,10 @@ def attribute(
     return windows, unattributed
 
 
+def _finished(reports: list[dict[str, object]]) -> bool:
+    return any(r.get("event") == "done" for r in reports)
+
+
 class Harness:
     """Shared by every scenario of one run: the CA, the DNS server's log, the output folder."""
 
@@ -238,6 +242,35 @@ class Harness:
         self.ca = ca
         self._dns_queries = dns_queries
         self.display: str | None = None  # X display for non-headless scenarios
+
+    @staticmethod
+    def _wait_until_done(
+        thunderbird: Thunderbird, proxy: LoggingProxy, scenario: Scenario
+    ) -> bool:
+        """Wait for the driver's ``done``, giving up early when nothing moves any more.
+
+        Progress = a new report line or a new proxy entry. A driver that stalls (or never starts)
+        fails the scenario after one settle period plus a margin, not after a global budget.
+        """
+        start_limit = (
+            90.0  # Thunderbird start, add-on start, host hand-shake, mbox indexing
+        )
+        stall_limit = scenario.settle_ms / 1000 + 45.0
+        last_progress = time.monotonic()
+        seen = (0, 0)
+        while True:
+            reports = thunderbird.snapshot()
+            if _finished(reports):
+                return True
+            if thunderbird.process.poll() is not None:
+                return _finished(thunderbird.snapshot())
+            now_seen = (len(reports), len(proxy.entries()))
+            if now_seen != seen:
+                seen, last_progress = now_seen, time.monotonic()
+            limit = start_limit if not reports else stall_limit
+            if time.monotonic() - last_progress > limit:
+                return False
+            time.sleep(0.2)
 
     def run(self, scenario: Scenario, recipients: list[str]) -> Outcome:
         directory = self.output / scenario.name
@@ -285,12 +318,7 @@ class Harness:
                 hook(running)
 
         proxy.on_marker = on_marker
-        budget = 60 + len(messages) * (6 + scenario.settle_ms / 1000 / 4) * (
-            2 if scenario.load_rest else 1
-        )
-        done = thunderbird.wait_for(
-            lambda rs: any(r.get("event") == "done" for r in rs), budget
-        )
+        done = self._wait_until_done(thunderbird, proxy, scenario)
         seconds = time.monotonic() - started
         thunderbird.stop()
         proxy.stop()
