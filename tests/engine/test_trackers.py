@@ -249,6 +249,10 @@ POSITIVES: list[tuple[str, str]] = [
     ("dotdigital", "https://r1.dmtrk.net/3NXS-8FGM-4Z9A1F-1S2B3C-1/c.aspx"),
     ("dotdigital", "https://webinsight.s3.amazonaws.com/abc.gif"),
     ("direct-mail", "https://dmanalytics1.com/open/Ab12Cd34"),
+    ("apollo", "https://aplolinks.com/o/Ab12Cd34"),
+    ("apsis", "https://tr.aonetrk.com/c/owSY9SzA7IoD7"),
+    ("smartreach", "https://srmailerapp.com/o/Ab12Cd34"),
+    ("targetcircle", "https://custom-i01.trackmytarget.com/i/Ab12"),
     ("yahoo-adserver", "http://adserver.yahoo.com/a?f=12790524&p=news&l=N"),
     ("burst-media", "http://www.burstnet.com/cgi-bin/ads/ad8223a.cgi/ns"),
 ]
