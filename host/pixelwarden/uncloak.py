@@ -221,27 +221,15 @@ class Uncloaker:
         *,
         keep_pending: bool = False,
     ) -> dict[str, CnameAnswer]:
-        """Answers for one message's hosts within ``budget`` seconds.
+        """Answers for one message's hosts within ``budget`` seconds, in the order given.
 
         Hosts not answered in time are ``"pending"``. With ``keep_pending`` their look-ups go on
         in the background, for a later `resolve_all` to collect (the native host's late updates);
         otherwise they are cancelled (the CLI, which moves on to the next message).
         """
+        hosts = list(dict.fromkeys(hosts))
         answers, wanted = self._prepare(hosts)
-        if wanted:
-            tasks = {host: self._start(host) for host in wanted}
-            await asyncio.wait(set(tasks.values()), timeout=max(budget, 0.0))
-            for host, task in tasks.items():
-                if task.done():
-                    answers[host] = self._collect(task)
-                else:
-                    answers[host] = CnameAnswer("pending")
-                    if not keep_pending:
-                        task.cancel()
-                        self._inflight.pop(self._key(host), None)
-        if self.cache is not None:
-            self.cache.save_if_due()
-        return answers
+        return await self._ask(hosts, answers, wanted, budget, keep_pending=keep_pending)
 
     async def resolve_all(
         self, hosts: Iterable[str], timeout: float = 5.0
@@ -251,32 +239,19 @@ class Uncloaker:
         Whatever has no answer after ``timeout`` seconds is a ``"timeout"`` failure: the caller
         must be told something final, and fail closed.
         """
+        hosts = list(dict.fromkeys(hosts))
         answers, wanted = self._prepare(hosts)
-        if wanted:
-            tasks = {host: self._start(host) for host in wanted}
-            await asyncio.wait(set(tasks.values()), timeout=max(timeout, 0.0))
-            for host, task in tasks.items():
-                if task.done():
-                    answers[host] = self._collect(task)
-                else:
-                    task.cancel()
-                    self._inflight.pop(self._key(host), None)
-                    answers[host] = CnameAnswer("timeout")
-                    if self.cache is not None:
-                        self.cache.put(host, answers[host])
-        if self.cache is not None:
-            self.cache.save_if_due()
-        return answers
+        return await self._ask(hosts, answers, wanted, timeout, keep_pending=False, final=True)
 
     def resolve_sync(
         self, hosts: Iterable[str], budget: float = DEFAULT_BUDGET
     ) -> dict[str, CnameAnswer]:
         """`resolve` for synchronous callers (``pixelwarden scan``): one message, one budget."""
-        hosts = list(hosts)
+        hosts = list(dict.fromkeys(hosts))
         answers, wanted = self._prepare(hosts)
         if not wanted:  # all from the cache or skipped: no event loop, no dnspython import
-            return answers
-        return asyncio.run(self.resolve(hosts, budget))
+            return {host: answers[host] for host in hosts}
+        return asyncio.run(self._ask(hosts, answers, wanted, budget, keep_pending=False))
 
     def close(self) -> None:
         """Cancel what is still in flight and persist the cache."""
@@ -288,11 +263,11 @@ class Uncloaker:
 
     # -- internals -------------------------------------------------------------------------------
 
-    def _prepare(self, hosts: Iterable[str]) -> tuple[dict[str, CnameAnswer], list[str]]:
+    def _prepare(self, hosts: list[str]) -> tuple[dict[str, CnameAnswer], list[str]]:
         """Answers known without asking (IPs, cache, skipped names) and the names to ask about."""
         answers: dict[str, CnameAnswer] = {}
         fresh: list[str] = []
-        for host in dict.fromkeys(hosts):
+        for host in hosts:
             if _is_ip(host):
                 answers[host] = CnameAnswer("ok")  # an address has no alias
                 continue
@@ -307,6 +282,37 @@ class Uncloaker:
         for host, reason in skipped.items():
             answers[host] = CnameAnswer("skipped", (reason,))
         return answers, chosen
+
+    async def _ask(
+        self,
+        hosts: list[str],
+        answers: dict[str, CnameAnswer],
+        wanted: list[str],
+        wait: float,
+        *,
+        keep_pending: bool,
+        final: bool = False,
+    ) -> dict[str, CnameAnswer]:
+        """Look ``wanted`` up, wait at most ``wait`` seconds, and answer for every host."""
+        if wanted:
+            tasks = {host: self._start(host) for host in wanted}
+            await asyncio.wait(set(tasks.values()), timeout=max(wait, 0.0))
+            for host, task in tasks.items():
+                if task.done():
+                    answers[host] = self._collect(task)
+                    continue
+                if final or not keep_pending:
+                    task.cancel()
+                    self._inflight.pop(self._key(host), None)
+                if final:
+                    answers[host] = CnameAnswer("timeout")
+                    if self.cache is not None:
+                        self.cache.put(self._key(host), answers[host])
+                else:
+                    answers[host] = CnameAnswer("pending")
+        if self.cache is not None:
+            self.cache.save_if_due()
+        return {host: answers[host] for host in hosts}
 
     @staticmethod
     def _key(host: str) -> str:

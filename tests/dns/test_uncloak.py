@@ -345,3 +345,15 @@ def test_first_look_up_does_not_hold_the_budget_hostage_to_the_import(
     status, hop, waited = out.stdout.split()
     assert (status, hop) == ("pending", "mailgun.org")
     assert float(waited) < 0.04
+
+
+def test_answers_come_in_the_order_asked_and_cache_counts_once(
+    dns_server: FakeDNS, cache_dir: Path
+) -> None:
+    cache = DnsCache()
+    uncloaker = Uncloaker(dns_server.address, cache=cache)
+    hosts = ["www.shop.example", "192.0.2.1", "intranet", "mg.shop.example", "www.shop.example"]
+    assert list(uncloaker.resolve_sync(hosts)) == hosts[:4]
+    assert (cache.hits, cache.misses) == (0, 3)
+    assert list(uncloaker.resolve_sync(hosts)) == hosts[:4]
+    assert (cache.hits, cache.misses) == (2, 4)  # "intranet" is never stored
