@@ -218,12 +218,13 @@ export class DisplaySession {
   }
 
   /** A redirect hop may be followed only if the host allows the target too. */
-  approveRedirect(element, kind) {
+  approveRedirect(from, element, kind) {
     return async (target) => {
       if (this.closed) return false;
       if (this.verdict.isAllowed(target)) return true;
       try {
-        await this.classify([{ url: target, element, attribute: "redirect", width: null, height: null, hidden: false, kind }]);
+        // `origin`/`via` tell the host where the add-on found this URL (protocol: unknown fields are ignored).
+        await this.classify([{ url: target, element, attribute: "redirect", width: null, height: null, hidden: false, kind, origin: "redirect", via: from }]);
       } catch {
         return false;
       }
@@ -238,7 +239,7 @@ export class DisplaySession {
       return null;
     }
     try {
-      const got = await this.guard.fetch(url, kind, { approveRedirect: this.approveRedirect(element, kind) });
+      const got = await this.guard.fetch(url, kind, { approveRedirect: this.approveRedirect(url, element, kind) });
       this.fetches.push({ url, outcome: "ok", detail: got.finalUrl === got.url ? "" : `redirected:${got.finalUrl}`, type: got.type, bytes: got.bytes.length });
       return got;
     } catch (e) {
@@ -276,7 +277,7 @@ export class DisplaySession {
     this.sheets.set(url, sheet);
     const rendered = entries
       .filter((e) => e.absolute !== null)
-      .map((e) => ({ url: e.absolute, element: "link", attribute: e.context, width: null, height: null, hidden: false, kind: e.kind }));
+      .map((e) => ({ url: e.absolute, element: "link", attribute: e.context, width: null, height: null, hidden: false, kind: e.kind, origin: "stylesheet", via: url }));
     if (rendered.length > 0) {
       try {
         await this.classify(rendered);

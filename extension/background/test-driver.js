@@ -136,7 +136,9 @@ export class TestDriver {
     if (!inbox) throw new Error("no Inbox in Local Folders");
     const [tab] = await this.m.mailTabs.query({});
     if (!tab) throw new Error("no mail tab");
-    await this.m.mailTabs.update(tab.id, { displayedFolder: inbox.id });
+    // Showing the folder makes Thunderbird index a fresh mbox; right after start-up it can fail: retry.
+    const shown = await retry(() => this.m.mailTabs.update(tab.id, { displayedFolder: inbox.id }).then(() => true), 40, 250);
+    if (!shown) throw new Error("could not show the Inbox");
     const messages = (await retry(async () => {
       const all = await this.listAll(inbox.id);
       return all.length ? all : null;

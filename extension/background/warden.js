@@ -9,7 +9,8 @@ import { buildPopupModel } from "./popup-model.js";
 
 export const DISPLAY_PORT = "pixelwarden-display";
 export const DISPLAY_SCRIPT_ID = "pixelwarden-display";
-export const DISPLAY_SCRIPT_FILES = ["shared/css-urls.js", "display/display.js"];
+// Relative paths would resolve against the background page's folder: absolute from the add-on root.
+export const DISPLAY_SCRIPT_FILES = ["/shared/css-urls.js", "/display/display.js"];
 const CHOICE_SCOPES = new Set(["message", "sender", "domain"]);
 
 function displayedList(result) {
