@@ -32,10 +32,11 @@ test-engine: install
 lint: install
 	$(BIN)/ruff check host tests bench
 	$(BIN)/ruff format --check host tests bench
-	$(BIN)/mypy host/pixelwarden
+	$(BIN)/mypy --config-file host/pyproject.toml host/pixelwarden
 
 bench: install
 	$(BIN)/python bench/bench_engine.py --corpus $(CORPUS)
+	$(BIN)/python bench/bench_trackers.py --corpus $(CORPUS)
 
 # The main job: audit mail files (by default the shared corpus of real mail) with the engine.
 # No DNS by default here: an audit of someone else's mail should not look up its senders' names.
