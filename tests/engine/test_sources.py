@@ -96,8 +96,10 @@ def test_eml_with_envelope_line_keeps_its_path(tmp_path):
     assert collect(path) == [(str(path), eml(1))]
 
 
-def test_mbox_message_over_the_cap_is_an_error_and_the_rest_is_read(tmp_path, monkeypatch):
+@pytest.mark.parametrize("block", [3, 64, 1 << 20])
+def test_mbox_message_over_the_cap_is_an_error_and_the_rest_is_read(tmp_path, monkeypatch, block):
     monkeypatch.setattr(sources, "MAX_MESSAGE_BYTES", 200)
+    monkeypatch.setattr(sources, "_BLOCK", block)
     big = b"From: big@x.example\n\n" + b"x" * 300 + b"\n"
     path = tmp_path / "box.mbox"
     path.write_bytes(b"From a\n" + eml(1) + b"\nFrom b\n" + big + b"\nFrom c\n" + eml(3))
@@ -108,7 +110,7 @@ def test_mbox_message_over_the_cap_is_an_error_and_the_rest_is_read(tmp_path, mo
 
 
 def test_long_lines_are_read_in_pieces(tmp_path, monkeypatch):
-    monkeypatch.setattr(sources, "_LINE_PIECE", 16)
+    monkeypatch.setattr(sources, "_BLOCK", 16)
     body = "y" * 100 + "From not a separator"
     path = tmp_path / "box.mbox"
     path.write_bytes(b"From a\n" + eml(1, body) + b"\nFrom b\n" + eml(2))
@@ -269,7 +271,7 @@ def mboxrd(messages: list[bytes], newline: bytes) -> bytes:
     piece=st.sampled_from([7, 64, 1 << 20]),
 )
 def test_property_mboxrd_round_trip(tmp_path, monkeypatch, messages, crlf, piece):
-    monkeypatch.setattr(sources, "_LINE_PIECE", piece)
+    monkeypatch.setattr(sources, "_BLOCK", piece)
     newline = b"\r\n" if crlf else b"\n"
     originals = [
         newline.join([b"From: a@b.example", b""] + [line.encode() for line in lines]) + newline
@@ -278,3 +280,37 @@ def test_property_mboxrd_round_trip(tmp_path, monkeypatch, messages, crlf, piece
     path = tmp_path / "round.mbox"
     path.write_bytes(mboxrd(originals, newline))
     assert [raw for _, raw in collect(path)] == originals
+
+
+@pytest.mark.parametrize("block", [5, 64, 1 << 20])
+def test_mbox_cap_is_exact_and_an_endless_line_is_not_kept(tmp_path, monkeypatch, block):
+    monkeypatch.setattr(sources, "MAX_MESSAGE_BYTES", 100)
+    monkeypatch.setattr(sources, "_BLOCK", block)
+    exact = b"From: a@b.example\n\n" + b"x" * (100 - 20) + b"\n"
+    over = exact[:-1] + b"xx\n"
+    endless = b"From: a@b.example\n\n" + b"y" * 5000  # no line break at all
+    path = tmp_path / "box.mbox"
+    path.write_bytes(
+        b"From a\n"
+        + exact
+        + b"\nFrom b\n"
+        + over
+        + b"\nFrom c\n"
+        + endless
+        + b"\n\nFrom d\n"
+        + eml(4)
+    )
+    results = collect(path)
+    assert len(exact) == 100
+    assert [raw if isinstance(raw, bytes) else raw.code for _, raw in results] == [
+        exact,
+        "too_large",
+        "too_large",
+        eml(4),
+    ]
+
+
+def test_mbox_last_separator_without_line_break_adds_no_message(tmp_path):
+    path = tmp_path / "box.mbox"
+    path.write_bytes(b"From a\n" + eml(1) + b"\nFrom b")
+    assert collect(path) == [(f"{path}#1", eml(1))]
