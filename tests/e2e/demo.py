@@ -1,4 +1,4 @@
-"""`make run`: see Pixel Warden in your own Thunderbird within a minute, without touching your setup.
+"""`make run`: Pixel Warden in your own Thunderbird in a minute, without touching your setup.
 
 What it does, and what it leaves alone:
 - a fresh temporary profile (never your own), with the add-on side-loaded and a demo mailbox of
@@ -26,6 +26,8 @@ import tempfile
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+import contextlib
 
 from dnsserver import ZoneDNSServer, load_zone
 from proxy import LoggingProxy
@@ -60,9 +62,7 @@ def demo_env(home: Path) -> dict[str, str]:
     real_home = Path(os.environ.get("HOME", "~")).expanduser()
     authority = os.environ.get("XAUTHORITY") or str(real_home / ".Xauthority")
     if Path(authority).exists():
-        env["XAUTHORITY"] = (
-            authority  # found through HOME otherwise, which is about to change
-        )
+        env["XAUTHORITY"] = authority  # found through HOME otherwise, which is about to change
     env.update(
         {
             "HOME": str(home),
@@ -77,30 +77,22 @@ def demo_env(home: Path) -> dict[str, str]:
 
 
 def newest_xpi() -> Path:
-    candidates = sorted(
-        (REPO / "build").glob("pixelwarden-*.xpi"), key=lambda p: p.stat().st_mtime
-    )
+    candidates = sorted((REPO / "build").glob("pixelwarden-*.xpi"), key=lambda p: p.stat().st_mtime)
     if not candidates:
         sys.exit("make run: no build/pixelwarden-*.xpi (run `make xpi`)")
     return candidates[-1]
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(
-        description="Pixel Warden demo in a temporary profile"
-    )
+    parser = argparse.ArgumentParser(description="Pixel Warden demo in a temporary profile")
     parser.add_argument("--keep", action="store_true", help="keep the temporary folder")
-    parser.add_argument(
-        "--xpi", help="add-on package (default: newest build/pixelwarden-*.xpi)"
-    )
+    parser.add_argument("--xpi", help="add-on package (default: newest build/pixelwarden-*.xpi)")
     args = parser.parse_args()
     # `kill` or a closed terminal ends the demo like closing Thunderbird does: clean up first.
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     signal.signal(signal.SIGHUP, lambda *_: sys.exit(129))
     if not (os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY")):
-        print(
-            "make run needs a desktop session (DISPLAY or WAYLAND_DISPLAY is not set)."
-        )
+        print("make run needs a desktop session (DISPLAY or WAYLAND_DISPLAY is not set).")
         return 2
     try:
         binary = thunderbird_binary()
@@ -113,9 +105,7 @@ def main() -> int:
     home.mkdir()
     env = demo_env(home)
     dns_port = free_udp_port()
-    dns = ZoneDNSServer(
-        load_zone(HERE / "fixtures" / "zone.json"), port=dns_port
-    ).start()
+    dns = ZoneDNSServer(load_zone(HERE / "fixtures" / "zone.json"), port=dns_port).start()
     ca = TestCA(root / "ca")
     proxy = LoggingProxy(ca, root / "proxy.jsonl")
 
@@ -127,9 +117,7 @@ def main() -> int:
     proxy.on_marker = show
     proxy.start()
     try:
-        subprocess.run(
-            [str(PIXELWARDEN), "install"], env=env, check=True, capture_output=True
-        )
+        subprocess.run([str(PIXELWARDEN), "install"], env=env, check=True, capture_output=True)
         settings = {
             "format": "pixelwarden-settings",
             "version": 1,
@@ -150,9 +138,7 @@ def main() -> int:
             capture_output=True,
         )
         fixtures = sorted((HERE / "fixtures").glob("*.eml"))
-        messages = [
-            (i, p.name, p.read_bytes()) for i, p in enumerate(fixtures, start=1)
-        ]
+        messages = [(i, p.name, p.read_bytes()) for i, p in enumerate(fixtures, start=1)]
         profile = create_profile(
             root / "profile",
             xpi=xpi,
@@ -165,9 +151,7 @@ def main() -> int:
             f"  {len(messages)} sample messages in Local Folders > Inbox; click one, then the"
             " Pixel Warden button for the popup."
         )
-        print(
-            f"  Every request goes to a local proxy (port {proxy.port}) that forwards nothing:"
-        )
+        print(f"  Every request goes to a local proxy (port {proxy.port}) that forwards nothing:")
         seen = 0
         process = subprocess.Popen(
             [binary, "--no-remote", "-profile", str(profile)],
@@ -176,10 +160,8 @@ def main() -> int:
             stderr=subprocess.DEVNULL,
         )
         while process.poll() is None:
-            try:
+            with contextlib.suppress(subprocess.TimeoutExpired):
                 process.wait(timeout=0.5)
-            except subprocess.TimeoutExpired:
-                pass
             for entry in proxy.entries()[seen:]:
                 if entry.method != "CONNECT":
                     print(f"  loaded {entry.url}")

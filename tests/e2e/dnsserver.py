@@ -26,9 +26,7 @@ def load_zone(path: Path | None) -> dict[str, str]:
     if not isinstance(data, dict) or not all(
         isinstance(k, str) and isinstance(v, str) for k, v in data.items()
     ):
-        raise ValueError(
-            f"{path}: a zone is a JSON object mapping names to CNAME targets"
-        )
+        raise ValueError(f"{path}: a zone is a JSON object mapping names to CNAME targets")
     return {_norm(k): _norm(v) for k, v in data.items()}
 
 
@@ -54,9 +52,7 @@ class ZoneResolver(BaseResolver):  # type: ignore[misc]
         while name in self.zone and name not in seen and len(seen) < _MAX_CHAIN:
             seen.add(name)
             target = self.zone[name]
-            reply.add_answer(
-                RR(name + ".", QTYPE.CNAME, rdata=CNAME(target + "."), ttl=_TTL)
-            )
+            reply.add_answer(RR(name + ".", QTYPE.CNAME, rdata=CNAME(target + "."), ttl=_TTL))
             if qtype == "CNAME":
                 return reply
             name = target
@@ -70,16 +66,12 @@ class ZoneResolver(BaseResolver):  # type: ignore[misc]
 class ZoneDNSServer:
     """UDP and TCP on 127.0.0.1:``port`` (53 inside the namespace)."""
 
-    def __init__(
-        self, zone: dict[str, str], port: int = 53, address: str = "127.0.0.1"
-    ) -> None:
+    def __init__(self, zone: dict[str, str], port: int = 53, address: str = "127.0.0.1") -> None:
         self.resolver = ZoneResolver(zone)
         self.address = address
         self.port = port
         self._servers = [
-            DNSServer(
-                self.resolver, port=port, address=address, tcp=tcp, logger=_Quiet()
-            )
+            DNSServer(self.resolver, port=port, address=address, tcp=tcp, logger=_Quiet())
             for tcp in (False, True)
         ]
 

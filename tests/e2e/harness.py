@@ -13,6 +13,7 @@ Requests are attributed to messages by the driver's markers: everything the prox
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
@@ -76,9 +77,7 @@ class Outcome:
     reports: list[dict[str, object]]
     entries: list[Entry]
     windows: dict[tuple[int, str], Window]
-    unattributed: list[
-        Entry
-    ]  # requests outside every message window (markers excluded)
+    unattributed: list[Entry]  # requests outside every message window (markers excluded)
     dns_queries: list[tuple[str, str]]
 
     def window(self, n: int, phase: str = DISPLAY) -> Window:
@@ -123,10 +122,8 @@ class RunningScenario:
     def kill_host(self) -> list[int]:
         pids = self.host_pids()
         for pid in pids:
-            try:
+            with contextlib.suppress(ProcessLookupError):
                 os.kill(pid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
         return pids
 
     def hide_manifest(self) -> None:
@@ -140,13 +137,9 @@ class RunningScenario:
 
 
 def _run(args: list[str], env: dict[str, str], what: str) -> None:
-    result = subprocess.run(
-        args, check=False, env=env, capture_output=True, text=True, timeout=120
-    )
+    result = subprocess.run(args, check=False, env=env, capture_output=True, text=True, timeout=120)
     if result.returncode != 0:
-        raise RuntimeError(
-            f"{what} failed ({result.returncode}): {result.stderr or result.stdout}"
-        )
+        raise RuntimeError(f"{what} failed ({result.returncode}): {result.stderr or result.stdout}")
 
 
 def write_driver_switch(home: Path, scenario: Scenario) -> Path:
@@ -244,17 +237,13 @@ class Harness:
         self.display: str | None = None  # X display for non-headless scenarios
 
     @staticmethod
-    def _wait_until_done(
-        thunderbird: Thunderbird, proxy: LoggingProxy, scenario: Scenario
-    ) -> bool:
+    def _wait_until_done(thunderbird: Thunderbird, proxy: LoggingProxy, scenario: Scenario) -> bool:
         """Wait for the driver's ``done``, giving up early when nothing moves any more.
 
         Progress = a new report line or a new proxy entry. A driver that stalls (or never starts)
         fails the scenario after one settle period plus a margin, not after a global budget.
         """
-        start_limit = (
-            90.0  # Thunderbird start, add-on start, host hand-shake, mbox indexing
-        )
+        start_limit = 90.0  # Thunderbird start, add-on start, host hand-shake, mbox indexing
         stall_limit = scenario.settle_ms / 1000 + 45.0
         last_progress = time.monotonic()
         seen = (0, 0)
@@ -286,9 +275,7 @@ class Harness:
         if scenario.install_host:
             _run([pixelwarden, "install"], env, "pixelwarden install")
         settings_file = directory / "settings.json"
-        settings_file.write_text(
-            json.dumps(host_settings(scenario, recipients)), encoding="utf-8"
-        )
+        settings_file.write_text(json.dumps(host_settings(scenario, recipients)), encoding="utf-8")
         _run(
             [pixelwarden, "settings", "import", str(settings_file)],
             env,

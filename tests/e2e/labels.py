@@ -19,9 +19,7 @@ class Labels:
     tracker_urls: tuple[str, ...] = ()
     tracker_hosts: tuple[str, ...] = ()
     tracker_paths: tuple[str, ...] = ()
-    links: tuple[
-        str, ...
-    ] = ()  # <a href> targets: links are never followed at display time
+    links: tuple[str, ...] = ()  # <a href> targets: links are never followed at display time
     first_party: tuple[str, ...] = ()
     first_party_any: tuple[tuple[str, ...], ...] = ()
     third_party: tuple[str, ...] = ()

@@ -38,12 +38,8 @@ def reexec_isolated() -> None:
 def bring_loopback_up() -> None:
     with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
         request = struct.pack("16sH", b"lo", 0)
-        flags = struct.unpack(
-            "16sH", fcntl.ioctl(sock.fileno(), _SIOCGIFFLAGS, request)
-        )[1]
-        fcntl.ioctl(
-            sock.fileno(), _SIOCSIFFLAGS, struct.pack("16sH", b"lo", flags | _IFF_UP)
-        )
+        flags = struct.unpack("16sH", fcntl.ioctl(sock.fileno(), _SIOCGIFFLAGS, request))[1]
+        fcntl.ioctl(sock.fileno(), _SIOCSIFFLAGS, struct.pack("16sH", b"lo", flags | _IFF_UP))
 
 
 def only_loopback() -> bool:

@@ -101,9 +101,7 @@ class Entry:
     url: str
     host: str
     marker: str | None = None  # "begin/3", "end/3", ... for the test driver's markers
-    headers: dict[str, str] = field(
-        default_factory=dict
-    )  # the few that matter for privacy
+    headers: dict[str, str] = field(default_factory=dict)  # the few that matter for privacy
 
     def to_json(self) -> dict[str, object]:
         return {
@@ -183,18 +181,14 @@ class LoggingProxy:
         marker: str | None,
     ) -> Entry:
         with self._lock:
-            entry = Entry(
-                len(self._entries), time.time(), method, url, host, marker, headers
-            )
+            entry = Entry(len(self._entries), time.time(), method, url, host, marker, headers)
             self._entries.append(entry)
             if self._log_file:
                 self._log_file.write(json.dumps(entry.to_json()) + "\n")
                 self._log_file.flush()
         return entry
 
-    def _serve(
-        self, conn: socket.socket, rfile, tunnel: tuple[str, int] | None
-    ) -> None:  # type: ignore[no-untyped-def]
+    def _serve(self, conn: socket.socket, rfile, tunnel: tuple[str, int] | None) -> None:  # type: ignore[no-untyped-def]
         while True:
             request = _read_request(rfile)
             if request is None:

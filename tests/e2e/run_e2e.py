@@ -52,15 +52,11 @@ def ensure_system_packages() -> None:
         "convert": "imagemagick",
         "xwd": "x11-apps",
     }
-    missing = sorted(
-        {pkg for tool, pkg in needed.items() if shutil.which(tool) is None}
-    )
+    missing = sorted({pkg for tool, pkg in needed.items() if shutil.which(tool) is None})
     if not missing:
         return
     if os.geteuid() != 0:
-        print(
-            f"e2e: missing {' '.join(missing)}; as root: apt-get install -y {' '.join(missing)}"
-        )
+        print(f"e2e: missing {' '.join(missing)}; as root: apt-get install -y {' '.join(missing)}")
         return
     print(f"e2e: installing {' '.join(missing)}", flush=True)
     env = dict(os.environ, DEBIAN_FRONTEND="noninteractive")
@@ -78,9 +74,7 @@ def find_xpi(explicit: str | None) -> Path:
         if not path.is_file():
             sys.exit(f"e2e: no add-on package at {path} (run `make xpi`)")
         return path.resolve()
-    candidates = sorted(
-        (REPO / "build").glob("pixelwarden-*.xpi"), key=lambda p: p.stat().st_mtime
-    )
+    candidates = sorted((REPO / "build").glob("pixelwarden-*.xpi"), key=lambda p: p.stat().st_mtime)
     if not candidates:
         sys.exit("e2e: no build/pixelwarden-*.xpi (run `make xpi`)")
     return candidates[-1].resolve()
@@ -167,9 +161,7 @@ def resources_of(report: dict | None) -> list[dict]:
 def allowed_urls(report: dict | None) -> set[str]:
     from urls import normalise
 
-    return {
-        normalise(r["url"]) for r in resources_of(report) if r.get("action") == "allow"
-    }
+    return {normalise(r["url"]) for r in resources_of(report) if r.get("action") == "allow"}
 
 
 def badge_text(report: dict | None) -> str | None:
@@ -209,27 +201,20 @@ def privacy_headers(window) -> list[str]:  # type: ignore[no-untyped-def]
 # The labelled suite
 
 
-def check_display(
-    checks: Checks, outcome, n: int, name: str, raw: bytes, labels
-) -> None:  # type: ignore[no-untyped-def]
+def check_display(checks: Checks, outcome, n: int, name: str, raw: bytes, labels) -> None:  # type: ignore[no-untyped-def]
     from urls import normalise
 
     tag = f"[{outcome.scenario.name}] {name}"
     window = outcome.window(n)
     report = window.report
-    checks.check(
-        f"{tag}: shown between its markers", window.complete, "markers missing"
-    )
-    if not checks.check(
-        f"{tag}: driver reported the display", report is not None, "no report"
-    ):
+    checks.check(f"{tag}: shown between its markers", window.complete, "markers missing")
+    if not checks.check(f"{tag}: driver reported the display", report is not None, "no report"):
         return
     assert report is not None
     message = report.get("message") or {}
     checks.check(
         f"{tag}: driver showed the right message",
-        isinstance(message, dict)
-        and same_subject(message.get("subject")) == subject_of(raw),
+        isinstance(message, dict) and same_subject(message.get("subject")) == subject_of(raw),
         f"subject {message.get('subject') if isinstance(message, dict) else None!r}",
     )
     checks.check(
@@ -238,18 +223,12 @@ def check_display(
         report.get("outcome"),
     )
     verdict = verdict_of(report)
-    if not checks.check(
-        f"{tag}: host answered", verdict is not None, report.get("host")
-    ):
+    if not checks.check(f"{tag}: host answered", verdict is not None, report.get("host")):
         return
     assert verdict is not None
     requested = {normalise(e.url) for e in window.requests if e.method != "CONNECT"}
-    injected = {
-        normalise(u) for u in report.get("injected") or [] if isinstance(u, str)
-    }
-    forbidden = [
-        f"{e.url} ({why})" for e in window.requests if (why := labels.forbidden(e))
-    ]
+    injected = {normalise(u) for u in report.get("injected") or [] if isinstance(u, str)}
+    forbidden = [f"{e.url} ({why})" for e in window.requests if (why := labels.forbidden(e))]
     checks.check(f"{tag}: no tracker or link requested", not forbidden, forbidden)
     checks.check(
         f"{tag}: every request was allowed by the host",
@@ -268,9 +247,7 @@ def check_display(
             bool(wanted & requested),
             "not requested",
         )
-        checks.check(
-            f"{tag}: first-party {group[0]} put back", bool(wanted & injected), injected
-        )
+        checks.check(f"{tag}: first-party {group[0]} put back", bool(wanted & injected), injected)
     for group in labels.third_party_groups:
         wanted = {normalise(u) for u in group}
         checks.check(
@@ -282,9 +259,7 @@ def check_display(
         checks.check(f"{tag}: no request at all", not window.requests, window.requests)
     trackers = [r for r in resources_of(report) if r.get("tracker")]
     blocked_trackers = [r for r in trackers if r.get("action") == "block"]
-    checks.check(
-        f"{tag}: trackers are blocked", len(blocked_trackers) == len(trackers), trackers
-    )
+    checks.check(f"{tag}: trackers are blocked", len(blocked_trackers) == len(trackers), trackers)
     count = verdict.get("trackers_blocked")
     checks.check(
         f"{tag}: host blocked at least {labels.min_trackers} trackers",
@@ -321,14 +296,10 @@ def check_load_rest(checks: Checks, outcome, n: int, name: str, labels) -> None:
     tag = f"[{outcome.scenario.name}] {name} load-rest"
     window = outcome.window(n, LOAD_REST)
     report = window.report
-    checks.check(
-        f"{tag}: shown between its markers", window.complete, "markers missing"
-    )
+    checks.check(f"{tag}: shown between its markers", window.complete, "markers missing")
     if not checks.check(f"{tag}: driver reported", report is not None, "no report"):
         return
-    forbidden = [
-        f"{e.url} ({why})" for e in window.requests if (why := labels.forbidden(e))
-    ]
+    forbidden = [f"{e.url} ({why})" for e in window.requests if (why := labels.forbidden(e))]
     checks.check(f"{tag}: still no tracker or link requested", not forbidden, forbidden)
     checks.check(
         f"{tag}: every request was allowed by the host",
@@ -338,9 +309,7 @@ def check_load_rest(checks: Checks, outcome, n: int, name: str, labels) -> None:
     requested = {normalise(e.url) for e in window.requests if e.method != "CONNECT"}
     for group in labels.third_party_groups:
         wanted = {normalise(u) for u in group}
-        checks.check(
-            f"{tag}: third-party {group[0]} loaded", bool(wanted & requested), requested
-        )
+        checks.check(f"{tag}: third-party {group[0]} loaded", bool(wanted & requested), requested)
     verdict = verdict_of(report)
     count = verdict.get("trackers_blocked") if verdict else None
     checks.check(
@@ -357,9 +326,7 @@ def _as_entry(url: str):  # type: ignore[no-untyped-def]
     return Entry(0, 0.0, "GET", url, host_of(url))
 
 
-def check_scenario_wide(
-    checks: Checks, outcome, all_labels, zone: dict[str, str]
-) -> None:  # type: ignore[no-untyped-def]
+def check_scenario_wide(checks: Checks, outcome, all_labels, zone: dict[str, str]) -> None:  # type: ignore[no-untyped-def]
     from labels import Labels
     from urls import host_of
 
@@ -423,9 +390,12 @@ def screenshot(display: str | None, target: Path) -> bool:
 
 class Xvfb:
     def __init__(self, number: int = 77) -> None:
+        from tbprofile import WINDOW_SIZE
+
+        width, height = WINDOW_SIZE
         self.display = f":{number}"
         self.process = subprocess.Popen(
-            ["Xvfb", self.display, "-screen", "0", "1280x860x24", "-nolisten", "tcp"],
+            ["Xvfb", self.display, "-screen", "0", f"{width}x{height}x24", "-nolisten", "tcp"],
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
         )
@@ -467,9 +437,7 @@ def labelled_suite(harness, checks: Checks, only: set[str] | None) -> None:  # t
 
     if wanted("strict"):
         outcome = harness.run(Scenario("strict", files, load_rest=True), recipients)
-        print(
-            f"e2e: strict + load-rest over {len(files)} messages: {outcome.seconds:.1f} s"
-        )
+        print(f"e2e: strict + load-rest over {len(files)} messages: {outcome.seconds:.1f} s")
         for n, f in enumerate(files, start=1):
             check_display(checks, outcome, n, f.name, f.raw, labels[f.name])
             if labels[f.name].third_party_groups:
@@ -498,42 +466,28 @@ def labelled_suite(harness, checks: Checks, only: set[str] | None) -> None:  # t
         )
         outcome = harness.run(scenario, recipients)
         print(f"e2e: host killed mid-run: {outcome.seconds:.1f} s")
-        checks.check(
-            "[host-killed] the host was running and got killed", bool(killed), killed
-        )
-        check_display(
-            checks, outcome, 1, names[0], by_name[names[0]].raw, labels[names[0]]
-        )
+        checks.check("[host-killed] the host was running and got killed", bool(killed), killed)
+        check_display(checks, outcome, 1, names[0], by_name[names[0]].raw, labels[names[0]])
         down = outcome.window(2)
-        checks.check(
-            "[host-killed] message 2 shown", down.complete and down.report is not None
-        )
-        checks.check(
-            "[host-killed] message 2: nothing loads", not down.requests, down.requests
-        )
+        checks.check("[host-killed] message 2 shown", down.complete and down.report is not None)
+        checks.check("[host-killed] message 2: nothing loads", not down.requests, down.requests)
         checks.check(
             "[host-killed] message 2: badge says the host is down",
             badge_text(down.report) == BADGE_HOST_DOWN,
             badge_text(down.report),
         )
-        check_display(
-            checks, outcome, 3, names[2], by_name[names[2]].raw, labels[names[2]]
-        )
+        check_display(checks, outcome, 3, names[2], by_name[names[2]].raw, labels[names[2]])
         check_scenario_wide(checks, outcome, labels.values(), zone)
 
     if wanted("host-missing"):
         names = ["01-newsletter-known-tracker.eml", "06-personal-signature.eml"]
-        scenario = Scenario(
-            "host-missing", [by_name[n] for n in names], install_host=False
-        )
+        scenario = Scenario("host-missing", [by_name[n] for n in names], install_host=False)
         outcome = harness.run(scenario, recipients)
         print(f"e2e: host not installed: {outcome.seconds:.1f} s")
         checks.check("[host-missing] driver finished", outcome.done)
         for n, name in enumerate(names, start=1):
             window = outcome.window(n)
-            checks.check(
-                f"[host-missing] {name}: shown", window.complete and window.report
-            )
+            checks.check(f"[host-missing] {name}: shown", window.complete and window.report)
             checks.check(f"[host-missing] {name}: nothing loads", not window.requests)
             checks.check(
                 f"[host-missing] {name}: badge says the host is missing",
@@ -554,9 +508,7 @@ def labelled_suite(harness, checks: Checks, only: set[str] | None) -> None:  # t
     if wanted("dns-down"):
         names = ["03-cname-cloaked.eml", "01-newsletter-known-tracker.eml"]
         # Nothing listens on this port: every look-up fails at once.
-        scenario = Scenario(
-            "dns-down", [by_name[n] for n in names], resolver="127.0.0.1:54"
-        )
+        scenario = Scenario("dns-down", [by_name[n] for n in names], resolver="127.0.0.1:54")
         outcome = harness.run(scenario, recipients)
         print(f"e2e: DNS server down: {outcome.seconds:.1f} s")
         check_scenario_wide(checks, outcome, labels.values(), zone)
@@ -615,9 +567,7 @@ def screenshots(harness, checks: Checks, by_name, recipients) -> None:  # type: 
     )
     outcome = harness.run(scenario, recipients)
     print(f"e2e: screenshots: {outcome.seconds:.1f} s")
-    checks.check(
-        "[screenshots] newsletter with the badge", taken.get("newsletter", False)
-    )
+    checks.check("[screenshots] newsletter with the badge", taken.get("newsletter", False))
     SCREENSHOTS_DOC.mkdir(parents=True, exist_ok=True)
     for name, ok in taken.items():
         if ok:
@@ -648,46 +598,34 @@ def folder_run(
     for n, f in enumerate(files, start=1):
         window = outcome.window(n)
         report = window.report
-        checks.check(
-            f"[messages] {f.name}: shown", window.complete and report is not None
-        )
+        checks.check(f"[messages] {f.name}: shown", window.complete and report is not None)
         bad = unallowed_requests(window, report)
-        checks.check(
-            f"[messages] {f.name}: no request the host did not allow", not bad, bad
-        )
+        checks.check(f"[messages] {f.name}: no request the host did not allow", not bad, bad)
         messages.append(
             {
                 "file": f.name,
                 "badge": badge_text(report),
                 "outcome": (report or {}).get("outcome"),
                 "requests": [
-                    {"method": e.method, "host": e.host, "url": e.url}
-                    for e in window.requests
+                    {"method": e.method, "host": e.host, "url": e.url} for e in window.requests
                 ],
                 "decisions": resources_of(report),
                 "not_allowed": bad,
             }
         )
     stray = [f"{e.method} {e.url}" for e in outcome.unattributed]
-    checks.check(
-        "[messages] no request outside the message windows", not stray, stray[:10]
-    )
+    checks.check("[messages] no request outside the message windows", not stray, stray[:10])
     hits = [
         e.url
         for e in outcome.entries
-        if e.method != "CONNECT"
-        and e.marker is None
-        and normalise(e.url) in blocked_everywhere
+        if e.method != "CONNECT" and e.marker is None and normalise(e.url) in blocked_everywhere
     ]
-    checks.check(
-        "[messages] zero requests for anything the host blocked", not hits, hits[:10]
-    )
+    checks.check("[messages] zero requests for anything the host blocked", not hits, hits[:10])
     report_data = {
         "thunderbird": version,
         "messages": messages,
         "unattributed": [
-            {"method": e.method, "host": e.host, "url": e.url}
-            for e in outcome.unattributed
+            {"method": e.method, "host": e.host, "url": e.url} for e in outcome.unattributed
         ],
         "summary": {
             "messages": len(files),
@@ -722,9 +660,7 @@ def run_inside(args: argparse.Namespace) -> int:
     version = thunderbird_version(thunderbird_binary())
     print(f"e2e: Thunderbird {version}, add-on {args.xpi}", flush=True)
     zone_file = (
-        Path(args.zone)
-        if args.zone
-        else (None if args.messages else FIXTURES / "zone.json")
+        Path(args.zone) if args.zone else (None if args.messages else FIXTURES / "zone.json")
     )
     dns = ZoneDNSServer(load_zone(zone_file), port=53).start()
     ca = TestCA(output / "ca")
@@ -751,24 +687,16 @@ def run_inside(args: argparse.Namespace) -> int:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument(
-        "--messages", help="run over every .eml under this folder (no labels)"
-    )
+    parser.add_argument("--messages", help="run over every .eml under this folder (no labels)")
     parser.add_argument("--report", help="where to write the JSON report of --messages")
     parser.add_argument("--zone", help="JSON object: DNS name -> CNAME target")
     parser.add_argument(
         "--xpi", help="the add-on package (default: newest build/pixelwarden-*.xpi)"
     )
-    parser.add_argument(
-        "--output", default=str(DEFAULT_OUTPUT), help="logs and screenshots"
-    )
-    parser.add_argument(
-        "--only", help="comma-separated scenarios: strict,host-killed,..."
-    )
+    parser.add_argument("--output", default=str(DEFAULT_OUTPUT), help="logs and screenshots")
+    parser.add_argument("--only", help="comma-separated scenarios: strict,host-killed,...")
     parser.add_argument("--no-screenshots", action="store_true")
-    parser.add_argument(
-        "--no-apt", action="store_true", help="never install system packages"
-    )
+    parser.add_argument("--no-apt", action="store_true", help="never install system packages")
     args = parser.parse_args()
     if args.messages:
         args.messages = str(Path(args.messages).resolve())

@@ -18,6 +18,7 @@ from pathlib import Path
 
 ADDON_ID = "pixelwarden@pixelwarden.org"
 INDEX_HEADER = "X-Pixelwarden-E2E-Index"
+WINDOW_SIZE = (1280, 860)
 
 # Seen on Thunderbird 153 (../shared/docs/thunderbird-notes.md) plus the usual switches that keep
 # a test browser from calling home.
@@ -133,19 +134,10 @@ def mbox_bytes(messages: Iterable[tuple[int, str, bytes]]) -> bytes:
     out = bytearray()
     for index, name, raw in messages:
         body = raw.replace(b"\r\n", b"\n")
-        if (
-            body.startswith(b"From ") and b"\n" in body
-        ):  # an mbox separator left in a .eml
+        if body.startswith(b"From ") and b"\n" in body:  # an mbox separator left in a .eml
             body = body.split(b"\n", 1)[1]
         safe_name = name.encode("ascii", "replace").replace(b"\n", b" ")
-        header = (
-            INDEX_HEADER.encode()
-            + b": "
-            + str(index).encode()
-            + b" "
-            + safe_name
-            + b"\n"
-        )
+        header = INDEX_HEADER.encode() + b": " + str(index).encode() + b" " + safe_name + b"\n"
         out += b"From pixelwarden-e2e@localhost Sat Nov 28 00:00:00 2026\n"
         out += header
         out += _FROM_LINE.sub(rb">\1", body)
@@ -176,10 +168,17 @@ def create_profile(
         extensions = profile / "extensions"
         extensions.mkdir(exist_ok=True)
         shutil.copyfile(xpi, extensions / f"{ADDON_ID}.xpi")
-    # A maximised main window: the message, the badge and the popup all fit in the screenshots.
+    # A window as large as the Xvfb screen: message, badge and popup all fit in the screenshots
+    # (there is no window manager under Xvfb to maximise it).
     xulstore = {
         "chrome://messenger/content/messenger.xhtml": {
-            "messengerWindow": {"sizemode": "maximized", "screenX": "0", "screenY": "0"}
+            "messengerWindow": {
+                "sizemode": "normal",
+                "screenX": "0",
+                "screenY": "0",
+                "width": str(WINDOW_SIZE[0]),
+                "height": str(WINDOW_SIZE[1]),
+            }
         }
     }
     (profile / "xulstore.json").write_text(json.dumps(xulstore), encoding="utf-8")

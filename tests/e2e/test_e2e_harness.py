@@ -46,14 +46,10 @@ def test_plain_request_is_logged_with_full_url_and_answered_with_an_image(
     assert entry.url == "http://news.shop.example/img/logo-120x40-336699.png?u=1"
 
 
-def test_https_through_connect_is_terminated_and_logged_with_path(
-    proxy, tmp_path: Path
-) -> None:
+def test_https_through_connect_is_terminated_and_logged_with_path(proxy, tmp_path: Path) -> None:
     context = ssl.create_default_context(cafile=str(proxy.ca.cert_path))
     context.set_alpn_protocols(["h2", "http/1.1"])
-    conn = http.client.HTTPSConnection(
-        "127.0.0.1", proxy.port, timeout=5, context=context
-    )
+    conn = http.client.HTTPSConnection("127.0.0.1", proxy.port, timeout=5, context=context)
     conn.set_tunnel("email.shop.example", 443)
     conn.request("GET", "/o/abc.gif", headers={"Cookie": "pw_e2e=seen"})
     response = conn.getresponse()
@@ -79,9 +75,7 @@ def test_untrusted_client_still_shows_the_contacted_host(proxy) -> None:
     conn.set_tunnel("tracker.test", 443)
     with pytest.raises(ssl.SSLError):
         conn.request("GET", "/pixel.gif")
-    assert [(e.method, e.host) for e in proxy.entries()] == [
-        ("CONNECT", "tracker.test")
-    ]
+    assert [(e.method, e.host) for e in proxy.entries()] == [("CONNECT", "tracker.test")]
 
 
 def test_marker_hook_runs_before_the_answer(proxy) -> None:

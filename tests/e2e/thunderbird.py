@@ -7,6 +7,7 @@ add-on test driver's reports: lines ``PIXELWARDEN-E2E {json}``.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
@@ -30,10 +31,8 @@ def parse_report(line: str) -> dict[str, object] | None:
         return None
     quoted = _CONSOLE_STRING.search(line)
     if quoted:
-        try:
+        with contextlib.suppress(json.JSONDecodeError):
             line = json.loads(quoted.group(1))
-        except json.JSONDecodeError:
-            pass
     match = _RAW_REPORT.search(line)
     if not match:
         return None
@@ -57,9 +56,7 @@ def thunderbird_version(binary: str) -> str:
     result = subprocess.run(
         [binary, "--version"], check=False, capture_output=True, text=True, timeout=60
     )
-    words = (
-        result.stdout.strip().splitlines()[-1].split() if result.stdout.strip() else []
-    )
+    words = result.stdout.strip().splitlines()[-1].split() if result.stdout.strip() else []
     return words[-1] if words else "unknown"
 
 
@@ -159,16 +156,12 @@ class Thunderbird:
                 os.killpg(self.process.pid, signal.SIGTERM)
                 self.process.wait(timeout=10)
             except (ProcessLookupError, subprocess.TimeoutExpired):
-                try:
+                with contextlib.suppress(ProcessLookupError):
                     os.killpg(self.process.pid, signal.SIGKILL)
-                except ProcessLookupError:
-                    pass
                 self.process.wait(timeout=10)
         else:
             # the process group may outlive its leader (the host, content processes)
-            try:
+            with contextlib.suppress(ProcessLookupError):
                 os.killpg(self.process.pid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
         self._reader.join(timeout=5)
         self._log.close()
