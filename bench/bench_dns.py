@@ -233,7 +233,6 @@ def synthetic_adblock(rules: int, rng: random.Random) -> str:
 
 def bench_lists() -> None:
     import adblock
-
     from pixelwarden.lists import ListSource, load_matcher, update_lists
 
     rng = random.Random(3)

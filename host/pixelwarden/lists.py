@@ -311,13 +311,21 @@ def update_lists(
     sources = list(registry) if registry is not None else load_registry()
     wanted = set(names) if names is not None else None
     folder = _lists_dir(data_dir)
-    folder.mkdir(parents=True, exist_ok=True)
+    with contextlib.suppress(OSError):  # reported per list below if it really cannot be used
+        folder.mkdir(parents=True, exist_ok=True)
     results = []
     for source in sources:
         if wanted is not None and source.name not in wanted:
             continue
         url = (urls or {}).get(source.name, source.url)
-        results.append(_update_one(source, url, folder, timeout))
+        try:
+            results.append(_update_one(source, url, folder, timeout))
+        except OSError as error:  # the data folder itself: full disk, permissions
+            message = f"{source.name}: cannot store the list: {error}"
+            log.warning("%s", message)
+            results.append(
+                UpdateResult(source.name, "failed", error={"code": "storage", "message": message})
+            )
     return results
 
 
@@ -359,7 +367,7 @@ def _update_one(source: ListSource, url: str, folder: Path, timeout: float) -> U
     file_name = f"{source.name}-{digest[:12]}.txt"
     unchanged = previous is not None and previous.get("sha256") == digest
     if not (folder / file_name).exists():
-        _atomic_write(folder / file_name, text.encode("utf-8"))
+        _atomic_write(folder / file_name, body)  # the bytes upstream sent, as hashed
     if source.format == "domains":
         # The validated names, one per line: loading them is a plain split, no regex.
         names = "\n".join(sorted(set(_rules(text, "domains"))))
@@ -447,7 +455,7 @@ def _read_stored(folder: Path, sidecar: Mapping[str, Any]) -> str | None:
         # Files are only ever written whole (atomic replace), so this is tampering or disk damage.
         log.warning("list %s: stored copy does not match its sha256; ignoring it", sidecar["file"])
         return None
-    return data.decode("utf-8")
+    return data.decode("utf-8-sig")
 
 
 # -- status ------------------------------------------------------------------------------------

@@ -9,7 +9,6 @@ import sys
 from pathlib import Path
 
 import pytest
-
 from pixelwarden import dnscache
 from pixelwarden.dnscache import FAILURE_TTL, DnsCache
 from pixelwarden.model import CnameAnswer

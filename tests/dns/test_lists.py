@@ -12,7 +12,6 @@ from pathlib import Path
 
 import pytest
 from conftest import ListServer, Route
-
 from pixelwarden import lists
 from pixelwarden.lists import (
     AdblockLists,
@@ -464,3 +463,23 @@ def test_scan_uses_the_downloaded_lists(registry_file: Path, tmp_path: Path) -> 
         in resources["https://pixel5.mailtrack.example/a.png"]["reasons"]
     )
     assert "tracker_list:test_domains" in resources["https://x.c7.cloaked.example/b.png"]["reasons"]
+
+
+def test_byte_order_mark_is_kept_in_the_stored_bytes(
+    http_server: ListServer, registry: list[ListSource], data_dir: Path
+) -> None:
+    http_server.routes["/ep.txt"] = Route(b"\xef\xbb\xbf" + adblock_list())
+    assert update_lists(registry, names=["test_adblock"])[0].status == "updated"
+    matcher = load_matcher(registry=registry)
+    assert matcher is not None
+    assert matcher.match("https://pixel2.mailtrack.example/o.gif", "shop.example") == "test_adblock"
+
+
+def test_unwritable_data_folder_is_a_failed_result(
+    registry: list[ListSource], tmp_path: Path
+) -> None:
+    blocker = tmp_path / "not-a-folder"
+    blocker.write_text("x")
+    results = update_lists(registry, data_dir=blocker)
+    assert {r.status for r in results} == {"failed"}
+    assert {r.error["code"] for r in results if r.error} == {"storage"}

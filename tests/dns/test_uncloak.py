@@ -11,7 +11,6 @@ from pathlib import Path
 import pytest
 from conftest import LONG_HOPS
 from fakedns import FakeDNS
-
 from pixelwarden.dnscache import DnsCache
 from pixelwarden.model import CnameAnswer, PixelWardenError
 from pixelwarden.uncloak import (
