@@ -44,9 +44,6 @@ _MBOX_SUFFIXES = (".mbox", ".mbx")
 _MBOX_MARK = b"From "
 # Mbox files are read in blocks of this size.
 _BLOCK = 1024 * 1024
-# A separator: a "From " line right after an empty line (LF or CRLF).
-_SEPARATOR = re.compile(rb"(?:(?<=\n\n)|(?<=\n\r\n))From [^\n]*\n")
-_LAST_SEPARATOR = re.compile(rb"(?:(?<=\n\n)|(?<=\n\r\n))From [^\n]*\Z")
 # mboxrd quoting: one ">" was added to every line matching ">*From ".
 _QUOTED_FROM_LINE = re.compile(rb"(?m)^>(>*From )")
 
@@ -71,7 +68,10 @@ def _iter_path(path: str) -> Iterator[tuple[str, Raw]]:
     elif stat.S_ISREG(info.st_mode):
         yield from _iter_file(path, info.st_size)
     else:
-        yield path, PixelWardenError("unreadable", f"{path}: not a regular file or folder")
+        yield (
+            path,
+            PixelWardenError("unreadable", f"{path}: not a regular file or folder"),
+        )
 
 
 def _unreadable(path: str, exc: OSError) -> PixelWardenError:
@@ -81,7 +81,8 @@ def _unreadable(path: str, exc: OSError) -> PixelWardenError:
 def _too_large(source: str, size: int) -> PixelWardenError:
     limit = MAX_MESSAGE_BYTES // (1024 * 1024)
     return PixelWardenError(
-        "too_large", f"{source}: {size} bytes, more than the {limit} MiB a message may have"
+        "too_large",
+        f"{source}: {size} bytes, more than the {limit} MiB a message may have",
     )
 
 
@@ -90,7 +91,9 @@ def _starts_like_mbox(path: str) -> bool:
         return handle.read(len(_MBOX_MARK)) == _MBOX_MARK
 
 
-def _iter_file(path: str, size: int, *, may_be_mbox: bool = True) -> Iterator[tuple[str, Raw]]:
+def _iter_file(
+    path: str, size: int, *, may_be_mbox: bool = True
+) -> Iterator[tuple[str, Raw]]:
     """One file given by the user (or found in a folder): mbox, HTML document or one message."""
     try:
         is_mbox = may_be_mbox and _starts_like_mbox(path)
@@ -98,7 +101,9 @@ def _iter_file(path: str, size: int, *, may_be_mbox: bool = True) -> Iterator[tu
         yield path, _unreadable(path, exc)
         return
     if is_mbox:
-        yield from _iter_mbox(path, single_keeps_path=path.lower().endswith(_MESSAGE_SUFFIXES))
+        yield from _iter_mbox(
+            path, single_keeps_path=path.lower().endswith(_MESSAGE_SUFFIXES)
+        )
         return
     if size > MAX_MESSAGE_BYTES:
         yield path, _too_large(path, size)
@@ -117,7 +122,9 @@ def _iter_file(path: str, size: int, *, may_be_mbox: bool = True) -> Iterator[tu
         yield path, data
 
 
-def _iter_mbox(path: str, *, single_keeps_path: bool = False) -> Iterator[tuple[str, Raw]]:
+def _iter_mbox(
+    path: str, *, single_keeps_path: bool = False
+) -> Iterator[tuple[str, Raw]]:
     """The messages of an mbox file, streamed. The first message is held back until the second
     one starts, so that a one-message ``.eml`` file can keep its plain path as its source."""
     held: Raw | None = None
@@ -141,9 +148,9 @@ def _split_mbox(path: str) -> Iterator[Raw]:
     """The raw messages of an mbox file, with separator lines removed and ``>From `` unquoted;
     a message over the size cap becomes a "too_large" error without being kept in memory.
 
-    The file is read in blocks; ``pending`` holds the current message (from the line break that
-    ends its separator line) and is searched for the next separator with one regular expression,
-    so the cost per byte is C code, not a Python loop per line.
+    The file is read in blocks; ``pending`` holds the current message, from the line break that
+    ends its separator line, and is searched for the next separator with `bytes.find`, so the
+    cost per byte is C code, not a Python loop per line.
     """
     # A pretend empty line before the file, so that the first "From " line is a separator too.
     pending = bytearray(b"\n\n")
@@ -153,17 +160,29 @@ def _split_mbox(path: str) -> Iterator[Raw]:
     with open(path, "rb") as handle:
         while True:
             block = handle.read(_BLOCK)
-            if block:
-                # The last line of what we had may be an unfinished separator: search it again.
-                search_from = max(0, pending.rfind(b"\n") + 1 - 2)
-                pending += block
-            while separator := _SEPARATOR.search(pending, search_from):
+            pending += block
+            while True:
+                start = _find_separator(pending, search_from)
+                if start is None:  # a separator may still begin on the last line break
+                    search_from = max(0, pending.rfind(b"\n"))
+                    break
+                line_end = pending.find(b"\n", start)
+                if (
+                    line_end < 0 and block
+                ):  # the separator line goes on in the next block
+                    search_from = start - 1
+                    break
                 if started:
-                    yield _finish(path, bytes(pending[1 : separator.start()]), dropped)
-                started = True
-                del pending[: separator.end() - 1]  # keep the separator's line break
-                search_from = 1
+                    yield _finish(path, bytes(pending[1:start]), dropped)
                 dropped = 0
+                if (
+                    line_end < 0
+                ):  # a last separator without a line break: no message after it
+                    started = False
+                    break
+                started = True
+                del pending[:line_end]  # keep the separator's line break as pending[0]
+                search_from = 0
             if not block:
                 break
             # Over the cap (in complete lines, or in one endless line): count the rest without
@@ -175,13 +194,21 @@ def _split_mbox(path: str) -> Iterator[Raw]:
                 keep_from = last_break - 2 if unfinished <= _BLOCK else len(pending) - 3
                 dropped += keep_from
                 del pending[:keep_from]
-    # A last separator line without a line break starts no message (there is nothing after it).
-    last = _LAST_SEPARATOR.search(pending, 1)
-    if last is not None:
-        if started:
-            yield _finish(path, bytes(pending[1 : last.start()]), dropped)
-    elif started:
+                search_from = max(0, search_from - keep_from)
+    if started:
         yield _finish(path, bytes(pending[1:]), dropped)
+
+
+def _find_separator(pending: bytearray, position: int) -> int | None:
+    """Where the next separator line ("From " right after an empty line) starts, if any."""
+    while (hit := pending.find(b"\nFrom ", position)) != -1:
+        if hit >= 1 and (
+            pending[hit - 1] == 0x0A
+            or (hit >= 2 and pending[hit - 2] == 0x0A and pending[hit - 1] == 0x0D)
+        ):
+            return hit + 1
+        position = hit + 1
+    return None
 
 
 def _finish(path: str, content: bytes, dropped: int) -> Raw:
@@ -193,11 +220,13 @@ def _finish(path: str, content: bytes, dropped: int) -> Raw:
         content = content[:-1]
     if dropped or len(content) > MAX_MESSAGE_BYTES:
         return _too_large(path, dropped + len(content))
-    return _QUOTED_FROM_LINE.sub(rb"\1", content)
+    return _QUOTED_FROM_LINE.sub(rb"\1", content) if b">From " in content else content
 
 
 def _is_maildir(folder: str) -> bool:
-    return os.path.isdir(os.path.join(folder, "cur")) and os.path.isdir(os.path.join(folder, "new"))
+    return os.path.isdir(os.path.join(folder, "cur")) and os.path.isdir(
+        os.path.join(folder, "new")
+    )
 
 
 def _sorted_entries(folder: str) -> list[os.DirEntry[str]]:
@@ -265,7 +294,9 @@ def _iter_folder_file(path: str, entry: os.DirEntry[str]) -> Iterator[tuple[str,
     wanted = name.endswith(_MESSAGE_SUFFIXES + _HTML_SUFFIXES + _MBOX_SUFFIXES)
     try:
         if not wanted and "." not in name:
-            wanted = _starts_like_mbox(path)  # Thunderbird's mbox files have no extension
+            wanted = _starts_like_mbox(
+                path
+            )  # Thunderbird's mbox files have no extension
         if not wanted:
             return
         size = entry.stat().st_size
