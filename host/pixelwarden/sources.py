@@ -19,11 +19,13 @@ What is read:
   ``.html``/``.htm`` files, ``.mbox``/``.mbx`` files, and files without an extension that are mbox
   files (Thunderbird's own "Inbox", "Sent" ...). Other files (``.msf`` indexes ...) are skipped.
 
-Mbox files are streamed line by line, so only one message is held in memory at a time. A message
-starts at a line beginning with ``From `` that follows an empty line (or starts the file), the
-rule of mboxo/mboxrd writers, who quote ``From `` at the start of body lines as ``>From ``. On
-reading, one ``>`` is removed from every line matching ``>+From `` (the mboxrd convention; for
+Mbox files are streamed in 1 MiB blocks, so only one message is held in memory at a time (a
+message over the size cap is counted, not kept). A message starts at a line beginning with
+``From `` that follows an empty line (or starts the file), the rule of mboxo/mboxrd writers, who
+quote ``From `` at the start of body lines as ``>From ``; the empty line belongs to the separator.
+On reading, one ``>`` is removed from every line matching ``>+From `` (the mboxrd convention; for
 mboxo files it restores the usual case, ``>From ``). Files with CRLF line ends work the same way.
+A last ``From `` line with nothing after it starts no message.
 """
 
 from __future__ import annotations
