@@ -23,7 +23,7 @@
   function absolute(raw, base) {
     if (typeof raw !== "string" || raw.trim() === "") return null;
     try {
-      const url = new URL(raw.trim(), base || document.baseURI);
+      const url = new URL(raw.trim(), base || document.baseURI || undefined);
       if (url.protocol !== "http:" && url.protocol !== "https:") return null;
       url.hash = "";
       return url.href;
