@@ -79,11 +79,15 @@ class _AddressForms:
         raw = address.encode("utf-8")
         self.address = address
         self.base64 = tuple(core for core in base64_cores(raw) if len(core) >= 6)
-        self.hashes = tuple((name, hashlib.new(name, raw).hexdigest()) for name in _HASHES)
+        self.hashes = tuple(
+            (name, hashlib.new(name, raw).hexdigest()) for name in _HASHES
+        )
         crc = zlib.crc32(raw) & 0xFFFFFFFF
         self.crc_hex = f"{crc:08x}"
         decimals = {str(crc)}
-        if crc >= 0x80000000:  # the same checksum as a signed 32-bit integer (Java, JavaScript)
+        if (
+            crc >= 0x80000000
+        ):  # the same checksum as a signed 32-bit integer (Java, JavaScript)
             decimals.add(str(crc - 0x100000000))
         self.crc_decimal = tuple(
             d for d in sorted(decimals) if len(d.lstrip("-")) >= _MIN_DECIMAL_CRC_DIGITS
@@ -145,16 +149,17 @@ class LeakDetector:
             for view in lowered[1:]:
                 if address in view and view.count(address) > raw.count(address):
                     found.add("urlencoded")
-            # Hex digits are never percent-encoded in practice, so digests are looked for in the
-            # URL as written only.
-            for name, digest in forms.hashes:
-                if digest in raw:
-                    found.add(name)
-            if forms.crc_hex in raw:
-                found.add("crc32")
-            for decimal in forms.crc_decimal:
-                if decimal in raw and _has_decimal(raw, decimal):
+            for (
+                view
+            ) in lowered:  # a URL encoder may escape even hex digits ("%61" for "a")
+                for name, digest in forms.hashes:
+                    if digest in view:
+                        found.add(name)
+                if forms.crc_hex in view:
                     found.add("crc32")
+                for decimal in forms.crc_decimal:
+                    if decimal in view and _has_decimal(view, decimal):
+                        found.add("crc32")
         # "+", "/" and "=" of standard base64 are often percent-encoded, so every view counts.
         standard = [view.replace("-", "+").replace("_", "/") for view in views]
         for forms in self._forms:

@@ -29,7 +29,9 @@ def test_plain_address_in_query_any_case():
 
 
 def test_address_with_surrounding_white_space_is_normalised():
-    assert find_leaks(f"https://t.example.com/?e={NORMAL}", ["  " + ADDRESS + "\n"]) == ("plain",)
+    assert find_leaks(
+        f"https://t.example.com/?e={NORMAL}", ["  " + ADDRESS + "\n"]
+    ) == ("plain",)
 
 
 @pytest.mark.parametrize(
@@ -42,14 +44,18 @@ def test_address_with_surrounding_white_space_is_normalised():
     ],
 )
 def test_percent_encoded_address(written):
-    assert find_leaks(f"https://t.example.com/o?r={written}", [ADDRESS]) == ("urlencoded",)
+    assert find_leaks(f"https://t.example.com/o?r={written}", [ADDRESS]) == (
+        "urlencoded",
+    )
 
 
 def test_double_percent_encoded_address():
     once = quote(NORMAL, safe="")
     twice = quote(once, safe="")
     assert "%25" in twice
-    assert find_leaks(f"https://t.example.com/o?r={twice}", [ADDRESS]) == ("urlencoded",)
+    assert find_leaks(f"https://t.example.com/o?r={twice}", [ADDRESS]) == (
+        "urlencoded",
+    )
 
 
 def test_plus_as_space_is_not_the_address():
@@ -99,7 +105,9 @@ def test_base64_case_matters():
     assert find_leaks(f"https://t.example.com/o?u={token}", [ADDRESS]) == ()
 
 
-@pytest.mark.parametrize("name", ["md5", "sha1", "sha224", "sha256", "sha384", "sha512"])
+@pytest.mark.parametrize(
+    "name", ["md5", "sha1", "sha224", "sha256", "sha384", "sha512"]
+)
 @pytest.mark.parametrize("upper", [False, True])
 def test_hex_digests(name, upper):
     digest = hashlib.new(name, NORMAL.encode()).hexdigest()
@@ -193,7 +201,9 @@ _ENCODERS = {
     "crc32": lambda a: f"{zlib.crc32(a.encode()) & 0xFFFFFFFF:08x}",
 }
 
-_local = st.text(alphabet="abcdefghijklmnopqrstuvwxyz0123456789._+-", min_size=1, max_size=20)
+_local = st.text(
+    alphabet="abcdefghijklmnopqrstuvwxyz0123456789._+-", min_size=1, max_size=20
+)
 _domain = st.from_regex(r"[a-z0-9]{1,12}\.(example|test|org)", fullmatch=True)
 
 
@@ -203,7 +213,9 @@ _domain = st.from_regex(r"[a-z0-9]{1,12}\.(example|test|org)", fullmatch=True)
     encoding=st.sampled_from(sorted(_ENCODERS)),
     before=st.text(alphabet="abcdefghijklmnopqrstuvwxyz/=&?", max_size=20),
 )
-def test_property_every_encoding_is_found_wherever_it_sits(local, domain, encoding, before):
+def test_property_every_encoding_is_found_wherever_it_sits(
+    local, domain, encoding, before
+):
     address = f"{local}@{domain}"
     url = f"https://t.example.com/{before}/{_ENCODERS[encoding](address)}/x"
     assert encoding in find_leaks(url, [address])
@@ -214,3 +226,9 @@ def test_property_never_raises_and_names_are_known(url, addresses):
     found = find_leaks(url, addresses)
     assert set(found) <= set(LEAK_ENCODINGS)
     assert list(found) == sorted(found, key=LEAK_ENCODINGS.index)
+
+
+def test_digest_with_percent_encoded_hex_digits():
+    digest = hashlib.sha1(NORMAL.encode()).hexdigest()
+    escaped = "".join(f"%{ord(c):02X}" if c in "abcdef" else c for c in digest)
+    assert find_leaks(f"https://t.example.com/p?h={escaped}", [ADDRESS]) == ("sha1",)
