@@ -79,15 +79,11 @@ class _AddressForms:
         raw = address.encode("utf-8")
         self.address = address
         self.base64 = tuple(core for core in base64_cores(raw) if len(core) >= 6)
-        self.hashes = tuple(
-            (name, hashlib.new(name, raw).hexdigest()) for name in _HASHES
-        )
+        self.hashes = tuple((name, hashlib.new(name, raw).hexdigest()) for name in _HASHES)
         crc = zlib.crc32(raw) & 0xFFFFFFFF
         self.crc_hex = f"{crc:08x}"
         decimals = {str(crc)}
-        if (
-            crc >= 0x80000000
-        ):  # the same checksum as a signed 32-bit integer (Java, JavaScript)
+        if crc >= 0x80000000:  # the same checksum as a signed 32-bit integer (Java, JavaScript)
             decimals.add(str(crc - 0x100000000))
         self.crc_decimal = tuple(
             d for d in sorted(decimals) if len(d.lstrip("-")) >= _MIN_DECIMAL_CRC_DIGITS
@@ -149,9 +145,7 @@ class LeakDetector:
             for view in lowered[1:]:
                 if address in view and view.count(address) > raw.count(address):
                     found.add("urlencoded")
-            for (
-                view
-            ) in lowered:  # a URL encoder may escape even hex digits ("%61" for "a")
+            for view in lowered:  # a URL encoder may escape even hex digits ("%61" for "a")
                 for name, digest in forms.hashes:
                     if digest in view:
                         found.add(name)

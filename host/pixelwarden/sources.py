@@ -93,9 +93,7 @@ def _starts_like_mbox(path: str) -> bool:
         return handle.read(len(_MBOX_MARK)) == _MBOX_MARK
 
 
-def _iter_file(
-    path: str, size: int, *, may_be_mbox: bool = True
-) -> Iterator[tuple[str, Raw]]:
+def _iter_file(path: str, size: int, *, may_be_mbox: bool = True) -> Iterator[tuple[str, Raw]]:
     """One file given by the user (or found in a folder): mbox, HTML document or one message."""
     try:
         is_mbox = may_be_mbox and _starts_like_mbox(path)
@@ -103,9 +101,7 @@ def _iter_file(
         yield path, _unreadable(path, exc)
         return
     if is_mbox:
-        yield from _iter_mbox(
-            path, single_keeps_path=path.lower().endswith(_MESSAGE_SUFFIXES)
-        )
+        yield from _iter_mbox(path, single_keeps_path=path.lower().endswith(_MESSAGE_SUFFIXES))
         return
     if size > MAX_MESSAGE_BYTES:
         yield path, _too_large(path, size)
@@ -124,9 +120,7 @@ def _iter_file(
         yield path, data
 
 
-def _iter_mbox(
-    path: str, *, single_keeps_path: bool = False
-) -> Iterator[tuple[str, Raw]]:
+def _iter_mbox(path: str, *, single_keeps_path: bool = False) -> Iterator[tuple[str, Raw]]:
     """The messages of an mbox file, streamed. The first message is held back until the second
     one starts, so that a one-message ``.eml`` file can keep its plain path as its source."""
     held: Raw | None = None
@@ -169,17 +163,13 @@ def _split_mbox(path: str) -> Iterator[Raw]:
                     search_from = max(0, pending.rfind(b"\n"))
                     break
                 line_end = pending.find(b"\n", start)
-                if (
-                    line_end < 0 and block
-                ):  # the separator line goes on in the next block
+                if line_end < 0 and block:  # the separator line goes on in the next block
                     search_from = start - 1
                     break
                 if started:
                     yield _finish(path, bytes(pending[1:start]), dropped)
                 dropped = 0
-                if (
-                    line_end < 0
-                ):  # a last separator without a line break: no message after it
+                if line_end < 0:  # a last separator without a line break: no message after it
                     started = False
                     break
                 started = True
@@ -226,9 +216,7 @@ def _finish(path: str, content: bytes, dropped: int) -> Raw:
 
 
 def _is_maildir(folder: str) -> bool:
-    return os.path.isdir(os.path.join(folder, "cur")) and os.path.isdir(
-        os.path.join(folder, "new")
-    )
+    return os.path.isdir(os.path.join(folder, "cur")) and os.path.isdir(os.path.join(folder, "new"))
 
 
 def _sorted_entries(folder: str) -> list[os.DirEntry[str]]:
@@ -296,9 +284,7 @@ def _iter_folder_file(path: str, entry: os.DirEntry[str]) -> Iterator[tuple[str,
     wanted = name.endswith(_MESSAGE_SUFFIXES + _HTML_SUFFIXES + _MBOX_SUFFIXES)
     try:
         if not wanted and "." not in name:
-            wanted = _starts_like_mbox(
-                path
-            )  # Thunderbird's mbox files have no extension
+            wanted = _starts_like_mbox(path)  # Thunderbird's mbox files have no extension
         if not wanted:
             return
         size = entry.stat().st_size

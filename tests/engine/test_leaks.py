@@ -10,7 +10,6 @@ from urllib.parse import quote
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
-
 from pixelwarden.leaks import LEAK_ENCODINGS, LeakDetector, base64_cores, find_leaks
 
 ADDRESS = "Jane.Doe+news@Mail.Example.org"
@@ -29,9 +28,7 @@ def test_plain_address_in_query_any_case():
 
 
 def test_address_with_surrounding_white_space_is_normalised():
-    assert find_leaks(
-        f"https://t.example.com/?e={NORMAL}", ["  " + ADDRESS + "\n"]
-    ) == ("plain",)
+    assert find_leaks(f"https://t.example.com/?e={NORMAL}", ["  " + ADDRESS + "\n"]) == ("plain",)
 
 
 @pytest.mark.parametrize(
@@ -44,18 +41,14 @@ def test_address_with_surrounding_white_space_is_normalised():
     ],
 )
 def test_percent_encoded_address(written):
-    assert find_leaks(f"https://t.example.com/o?r={written}", [ADDRESS]) == (
-        "urlencoded",
-    )
+    assert find_leaks(f"https://t.example.com/o?r={written}", [ADDRESS]) == ("urlencoded",)
 
 
 def test_double_percent_encoded_address():
     once = quote(NORMAL, safe="")
     twice = quote(once, safe="")
     assert "%25" in twice
-    assert find_leaks(f"https://t.example.com/o?r={twice}", [ADDRESS]) == (
-        "urlencoded",
-    )
+    assert find_leaks(f"https://t.example.com/o?r={twice}", [ADDRESS]) == ("urlencoded",)
 
 
 def test_plus_as_space_is_not_the_address():
@@ -105,9 +98,7 @@ def test_base64_case_matters():
     assert find_leaks(f"https://t.example.com/o?u={token}", [ADDRESS]) == ()
 
 
-@pytest.mark.parametrize(
-    "name", ["md5", "sha1", "sha224", "sha256", "sha384", "sha512"]
-)
+@pytest.mark.parametrize("name", ["md5", "sha1", "sha224", "sha256", "sha384", "sha512"])
 @pytest.mark.parametrize("upper", [False, True])
 def test_hex_digests(name, upper):
     digest = hashlib.new(name, NORMAL.encode()).hexdigest()
@@ -201,9 +192,7 @@ _ENCODERS = {
     "crc32": lambda a: f"{zlib.crc32(a.encode()) & 0xFFFFFFFF:08x}",
 }
 
-_local = st.text(
-    alphabet="abcdefghijklmnopqrstuvwxyz0123456789._+-", min_size=1, max_size=20
-)
+_local = st.text(alphabet="abcdefghijklmnopqrstuvwxyz0123456789._+-", min_size=1, max_size=20)
 _domain = st.from_regex(r"[a-z0-9]{1,12}\.(example|test|org)", fullmatch=True)
 
 
@@ -213,9 +202,7 @@ _domain = st.from_regex(r"[a-z0-9]{1,12}\.(example|test|org)", fullmatch=True)
     encoding=st.sampled_from(sorted(_ENCODERS)),
     before=st.text(alphabet="abcdefghijklmnopqrstuvwxyz/=&?", max_size=20),
 )
-def test_property_every_encoding_is_found_wherever_it_sits(
-    local, domain, encoding, before
-):
+def test_property_every_encoding_is_found_wherever_it_sits(local, domain, encoding, before):
     address = f"{local}@{domain}"
     url = f"https://t.example.com/{before}/{_ENCODERS[encoding](address)}/x"
     assert encoding in find_leaks(url, [address])

@@ -9,7 +9,6 @@ import base64
 import quopri
 
 import pytest
-
 from pixelwarden import mime
 from pixelwarden.mime import HtmlDocument, decode_text, message_from_html, parse_message
 from pixelwarden.model import PixelWardenError
@@ -181,7 +180,7 @@ def test_no_content_type_is_plain_text():
 
 
 def test_quoted_printable_html():
-    html = '<img src="https://t.example/p.gif?id=3D42" width="1">'.encode()
+    html = b'<img src="https://t.example/p.gif?id=3D42" width="1">'
     body = quopri.encodestring(html.replace(b"=3D", b"="))
     msg = parse_message(message("text/html", body + b"=\n", cte="quoted-printable"), "m")
     assert msg.html == '<img src="https://t.example/p.gif?id=42" width="1">'

@@ -7,7 +7,6 @@ import quopri
 
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-
 from pixelwarden.leaks import LeakDetector
 from pixelwarden.mime import parse_message
 from pixelwarden.model import Message, PixelWardenError

@@ -8,7 +8,6 @@ import re
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-
 from pixelwarden import sources
 from pixelwarden.mime import HtmlDocument, parse_message
 from pixelwarden.model import PixelWardenError
@@ -56,11 +55,7 @@ def test_mbox_three_messages_with_from_quoting(tmp_path):
     results = collect(path)
     assert [source for source, _ in results] == [f"{path}#1", f"{path}#2", f"{path}#3"]
     first, second, third = (raw for _, raw in results)
-    assert (
-        isinstance(first, bytes)
-        and isinstance(second, bytes)
-        and isinstance(third, bytes)
-    )
+    assert isinstance(first, bytes) and isinstance(second, bytes) and isinstance(third, bytes)
     assert first == (
         b"From: sender1@shop.example\nSubject: one\n\n"
         b"From the start of a body line\n"
@@ -105,16 +100,12 @@ def test_eml_with_envelope_line_keeps_its_path(tmp_path):
 
 
 @pytest.mark.parametrize("block", [3, 64, 1 << 20])
-def test_mbox_message_over_the_cap_is_an_error_and_the_rest_is_read(
-    tmp_path, monkeypatch, block
-):
+def test_mbox_message_over_the_cap_is_an_error_and_the_rest_is_read(tmp_path, monkeypatch, block):
     monkeypatch.setattr(sources, "MAX_MESSAGE_BYTES", 200)
     monkeypatch.setattr(sources, "_BLOCK", block)
     big = b"From: big@x.example\n\n" + b"x" * 300 + b"\n"
     path = tmp_path / "box.mbox"
-    path.write_bytes(
-        b"From a\n" + eml(1) + b"\nFrom b\n" + big + b"\nFrom c\n" + eml(3)
-    )
+    path.write_bytes(b"From a\n" + eml(1) + b"\nFrom b\n" + big + b"\nFrom c\n" + eml(3))
     results = collect(path)
     assert [source for source, _ in results] == [f"{path}#1", f"{path}#2", f"{path}#3"]
     assert codes(results) == ["too_large"]
@@ -169,9 +160,7 @@ def test_folder_recursive_sorted_with_nested_maildirs_and_mbox(tmp_path):
     (tmp_path / "b" / "2.eml").write_bytes(eml(2))
     (tmp_path / "b" / "1.EML").write_bytes(eml(1))
     (tmp_path / "a.eml").write_bytes(eml(0))
-    (tmp_path / "notes.txt").write_bytes(
-        eml(99)
-    )  # not a mail file when met in a folder
+    (tmp_path / "notes.txt").write_bytes(eml(99))  # not a mail file when met in a folder
     (tmp_path / "Inbox").write_bytes(b"From x\n" + eml(10) + b"\nFrom y\n" + eml(11))
     (tmp_path / "Inbox.msf").write_bytes(b"// <!-- <mdb:mork:z v=1.4/> -->")
     (tmp_path / "Drafts").write_bytes(b"not an mbox")
@@ -262,9 +251,7 @@ def test_empty_file_and_empty_folder(tmp_path):
 
 _LINES = st.lists(
     st.one_of(
-        st.sampled_from(
-            ["", "From here on", ">From quoted", ">>From twice", "From", " From x"]
-        ),
+        st.sampled_from(["", "From here on", ">From quoted", ">>From twice", "From", " From x"]),
         st.text(alphabet="abcF>rom :\t", max_size=12),
     ),
     max_size=12,
@@ -276,9 +263,7 @@ def mboxrd(messages: list[bytes], newline: bytes) -> bytes:
     out = b""
     for message in messages:
         body = re.sub(rb"(?m)^(>*From )", rb">\1", message)
-        out += (
-            b"From sender@x.example Mon Jan  1 00:00:00 2024" + newline + body + newline
-        )
+        out += b"From sender@x.example Mon Jan  1 00:00:00 2024" + newline + body + newline
     return out
 
 
@@ -292,8 +277,7 @@ def test_property_mboxrd_round_trip(tmp_path, monkeypatch, messages, crlf, piece
     monkeypatch.setattr(sources, "_BLOCK", piece)
     newline = b"\r\n" if crlf else b"\n"
     originals = [
-        newline.join([b"From: a@b.example", b""] + [line.encode() for line in lines])
-        + newline
+        newline.join([b"From: a@b.example", b""] + [line.encode() for line in lines]) + newline
         for lines in messages
     ]
     path = tmp_path / "round.mbox"
@@ -302,9 +286,7 @@ def test_property_mboxrd_round_trip(tmp_path, monkeypatch, messages, crlf, piece
 
 
 @pytest.mark.parametrize("block", [5, 64, 1 << 20])
-def test_mbox_cap_is_exact_and_an_endless_line_is_not_kept(
-    tmp_path, monkeypatch, block
-):
+def test_mbox_cap_is_exact_and_an_endless_line_is_not_kept(tmp_path, monkeypatch, block):
     monkeypatch.setattr(sources, "MAX_MESSAGE_BYTES", 100)
     monkeypatch.setattr(sources, "_BLOCK", block)
     exact = b"From: a@b.example\n\n" + b"x" * (100 - 20) + b"\n"
@@ -340,16 +322,12 @@ def test_mbox_last_separator_without_line_break_adds_no_message(tmp_path):
 @settings(max_examples=200, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(
     data=st.lists(
-        st.sampled_from(
-            [b"From x\n", b"\n", b"\r\n", b">From y\n", b"From ", b"z", b"\r"]
-        ),
+        st.sampled_from([b"From x\n", b"\n", b"\r\n", b">From y\n", b"From ", b"z", b"\r"]),
         max_size=40,
     ),
     block=st.sampled_from([1, 2, 5, 1 << 20]),
 )
-def test_property_block_size_does_not_change_the_messages(
-    tmp_path, monkeypatch, data, block
-):
+def test_property_block_size_does_not_change_the_messages(tmp_path, monkeypatch, data, block):
     path = tmp_path / "any.mbox"
     path.write_bytes(b"From first\n" + b"".join(data))
     reference = collect(path)
