@@ -55,7 +55,23 @@ IMAGE_ONLY_TEXT_CHARS = 250
 class ListMatcher(Protocol):
     """Downloaded adblock-syntax lists (issue 3): the name of the list that matches, or None."""
 
-    def match(self, url: str, source_host: str | None) -> str | None: ...
+    def match(self, url: str, source_host: str | None, request_type: str = "image") -> str | None: ...
+
+    def cname_target(self, host: str) -> str | None:
+        """The name of the list that knows ``host`` as a tracker's CNAME target, or None."""
+        ...
+
+
+# What adblock-syntax lists call each kind of request ($image, $stylesheet, $font, ...).
+_REQUEST_TYPES = {
+    Kind.IMAGE: "image",
+    Kind.STYLESHEET: "stylesheet",
+    Kind.FONT: "font",
+    Kind.FRAME: "subdocument",
+    Kind.MEDIA: "media",
+    Kind.OBJECT: "object",
+    Kind.OTHER: "other",
+}
 
 
 @dataclass(frozen=True)
@@ -128,6 +144,8 @@ def _cname_judgement(
         service = knowledge.trackers.cname_service(hop)
         if service is not None:
             return f"{Reason.CNAME.value}:{hop}", service.company, None
+        if knowledge.lists is not None and knowledge.lists.cname_target(hop):
+            return f"{Reason.CNAME.value}:{hop}", None, None
         if knowledge.trackers.is_hosting(hop):
             continue  # a CDN or hosting alias does not change who serves the content
         if registrable_domain(hop) == sender_domain:
@@ -153,7 +171,7 @@ def _evidence(
         tracker_reasons.append(f"{Reason.KNOWN_TRACKER.value}:{match.service_id}")
         company = match.company
     if knowledge.lists is not None:
-        listed = knowledge.lists.match(ref.url, sender_domain)
+        listed = knowledge.lists.match(ref.url, sender_domain, _REQUEST_TYPES[ref.kind])
         if listed:
             tracker_reasons.append(f"{Reason.TRACKER_LIST.value}:{listed}")
     leaks = leak_detector.find(ref.url)
