@@ -16,14 +16,12 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass
-from typing import Literal
+from typing import Literal, NamedTuple
 
 Context = Literal["url", "import", "font-face"]
 
 
-@dataclass(frozen=True, slots=True)
-class CssUrl:
+class CssUrl(NamedTuple):
     """One URL a stylesheet would fetch, as written (escapes decoded, not yet resolved)."""
 
     url: str
@@ -93,7 +91,7 @@ def _unescape_string(body: str) -> str:
 
 def _tokens(css: str) -> Iterator[tuple[str, str, str]]:
     """Yield (type, value, source text). Types: ws, string, url, function, ident, at, char,
-    other. Comments and bad strings/urls are dropped (a browser ignores them)."""
+    other, bad (a bad string or url: a browser ignores it). Comments are dropped."""
     pos = 0
     n = len(css)
     match = _TOKEN.match
@@ -118,13 +116,14 @@ def _tokens(css: str) -> Iterator[tuple[str, str, str]]:
                         yield "url", unescape(body.group(1)), css[pos:end]
                     else:  # bad url: ignored by browsers
                         end = _skip(_BAD_URL_REST, css, after)
+                        yield "bad", "", css[pos:end]
             else:
                 yield "function", name.lower(), m.group(0)
         elif kind == "string" or kind == "q":
             text = m.group("string")
             closed = len(text) >= 2 and text[-1] == text[0] and not _ends_escaped(text)
             if end < n and css[end] in "\r\n\f" and not closed:
-                pass  # bad string (unescaped newline): dropped
+                yield "bad", "", text  # bad string (unescaped newline): ignored by browsers
             else:
                 yield "string", _unescape_string(text[1:-1] if closed else text[1:]), text
         elif kind == "ws":
@@ -207,21 +206,31 @@ def _urls_full(css: str) -> list[CssUrl]:
 # --- fast path (no backslash anywhere) -------------------------------------------------------
 
 _NAME_CHAR = r"a-zA-Z0-9_\-\x80-\U0010ffff"
-_BASE = rf"""/\*|["']|@(?:import|font-face)(?![{_NAME_CHAR}])
-    |(?:(?<![{_NAME_CHAR}#@])|(?<=<!--))(?:url|-webkit-image-set|image-set)\("""
+# Scanned on an ASCII-lower-cased copy (same length), without IGNORECASE or look-behinds, so
+# that the regex engine can skip quickly to the next candidate character; the context checks
+# (is "url(" the start of an ident? is "@import" a whole at-keyword?) are made in Python.
+_BASE = r"""/\*|["']|@import|@font-face|url\(|-webkit-image-set\(|image-set\("""
 # Which characters matter depends on the state: parentheses only inside image-set()/url(),
 # braces only around an @font-face block. Fewer stops, fewer Python iterations.
 _SCAN = {
-    (False, False): re.compile(_BASE, re.IGNORECASE | re.VERBOSE),
-    (True, False): re.compile(_BASE + r"|[(){}]", re.IGNORECASE | re.VERBOSE),
-    (False, True): re.compile(_BASE + r"|[{}]", re.IGNORECASE | re.VERBOSE),
-    (True, True): re.compile(_BASE + r"|[(){}]", re.IGNORECASE | re.VERBOSE),
+    (False, False): re.compile(_BASE),
+    (True, False): re.compile(_BASE + r"|[(){}]"),
+    (False, True): re.compile(_BASE + r"|[{}]"),
+    (True, True): re.compile(_BASE + r"|[(){}]"),
 }
+_NAME = re.compile(r"[a-zA-Z0-9_\-\x80-\U0010ffff]")
+_ASCII_LOWER = str.maketrans("ABCDEFGHIJKLMNOPQRSTUVWXYZ", "abcdefghijklmnopqrstuvwxyz")
 _GAP = re.compile(r"(?:[ \t\r\n\f]++|/\*(?:[^*]++|\*(?!/))*+(?:\*/)?)*+")
 _URL_OPEN = re.compile(r"url\(", re.IGNORECASE)
 
 
-def _urls_fast(css: str) -> list[CssUrl]:
+def _is_name_char(text: str, pos: int) -> bool:
+    return 0 <= pos < len(text) and _NAME.match(text, pos) is not None
+
+
+def _urls_fast(css: str, lowered: str | None = None) -> list[CssUrl]:
+    if lowered is None or len(lowered) != len(css):
+        lowered = css.translate(_ASCII_LOWER)
     found: list[CssUrl] = []
     functions: list[str] = []  # open functions and parentheses inside image-set()/url()
     font_face = 0  # 0 outside, 1 after @font-face before its "{", 2 inside its block
@@ -231,12 +240,23 @@ def _urls_fast(css: str) -> list[CssUrl]:
     n = len(css)
     pos = 0
     while True:
-        m = _SCAN[bool(functions), font_face > 0].search(css, pos)
+        m = _SCAN[bool(functions), font_face > 0].search(lowered, pos)
         if m is None:
             break
         token = m.group(0)
         pos = m.end()
         first = token[0]
+        if first == "@" and _is_name_char(css, pos):
+            pos = m.start() + 1  # a longer at-keyword (@imports, @font-faces)
+            continue
+        if token[-1] == "(" and len(token) > 1:
+            start = m.start()
+            before = css[start - 1] if start else ""
+            if (before and (_is_name_char(css, start - 1) or before in "#@")) and not (
+                start >= 4 and css[start - 4 : start] == "<!--"
+            ):
+                pos = start + 1  # part of a longer name: xurl(, #url(, -url(
+                continue
         if first == "/":
             close = css.find("*/", pos)
             pos = n if close < 0 else close + 2
@@ -322,7 +342,7 @@ def find_urls(css: str) -> list[CssUrl]:
         return []
     if "\\" in css:
         return _urls_full(css)
-    return _urls_fast(css)
+    return _urls_fast(css, lowered)
 
 
 # --- declarations ----------------------------------------------------------------------------

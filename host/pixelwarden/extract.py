@@ -24,7 +24,7 @@ from __future__ import annotations
 import contextlib
 import re
 import time
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from urllib.parse import quote, unquote, urljoin
 
@@ -164,43 +164,39 @@ class _Reader:
 
     def start(self, tag: str, attrib: Mapping[str, str]) -> None:
         parent = self.states[-1]
-        state = parent | _TAG_STATES.get(tag, 0)
-        if self.found.quoted_rest:
-            state |= _QUOTED
+        state = parent | _QUOTED if self.found.quoted_rest else parent
+        special = _SPECIAL.get(tag)  # None for the common div/p/span/a/font/...
+        if special is not None:
+            state |= special[0]
         decls: dict[str, str] | None = None
         style = None
         if attrib:
             style = attrib.get("style")
-            if style:
+            if style is not None:
                 known = _STYLES.get(style)
                 if known is None:
                     known = _style_facts(style)
-                decls, may_fetch = known
+                decls = known[0]
                 if decls is not None:
                     state = _hiding(state, decls)
-                if not may_fetch:
+                if not known[1]:
                     style = None
             if "hidden" in attrib:
                 state |= _HIDDEN
             if not state & _QUOTED:
                 cls = attrib.get("class")
-                if (
-                    tag == "blockquote"
-                    or "id" in attrib
-                    or (cls and ("quot" in cls or "moz-" in cls or "extra" in cls or "Out" in cls))
-                ):
+                if (cls is not None and _quote_class(cls)) or "id" in attrib or tag == "blockquote":
                     state |= self._quoting(tag, attrib)
         self.tags.append(tag)
         self.states.append(state)
         if state & _INERT:
             return
-        if tag in _RAW_TEXT_ELEMENTS and self.collect is None:
-            self._raw_text_start(tag, parent)
-        if not attrib:
-            return
-        handler = _HANDLERS.get(tag)
-        if handler is not None:
-            handler(self, tag, attrib, state, decls)
+        if special is not None:
+            if special[2] and self.collect is None:
+                self._raw_text_start(tag, parent)
+            handler = special[1]
+            if handler is not None and attrib:
+                handler(self, tag, attrib, state, decls)
         if style:
             self._style_urls(tag, attrib, style, state, decls)
 
@@ -445,7 +441,8 @@ def _base(r: _Reader, tag: str, a: Mapping[str, str], s: int, d: dict[str, str] 
         r.found.base = href
 
 
-_HANDLERS = {
+_Handler = Callable[["_Reader", str, Mapping[str, str], int, "dict[str, str] | None"], None]
+_HANDLERS: dict[str, _Handler] = {
     "img": _img,
     "image": _image,
     "input": _input,
@@ -462,6 +459,12 @@ _HANDLERS = {
     "link": _link,
     "base": _base,
     **{name: _background for name in _BACKGROUND_ELEMENTS},
+}
+
+# tag → (state bits it adds, handler of its URL attributes, whether libxml2 reads it as raw text)
+_SPECIAL: dict[str, tuple[int, _Handler | None, bool]] = {
+    tag: (_TAG_STATES.get(tag, 0), _HANDLERS.get(tag), tag in _RAW_TEXT_ELEMENTS)
+    for tag in (*_TAG_STATES, *_HANDLERS, *_RAW_TEXT_ELEMENTS)
 }
 
 
@@ -508,6 +511,21 @@ def _declarations(style: str) -> dict[str, str]:
 _DECLARATIONS: dict[str, dict[str, str]] = {}
 
 
+_CLASSES: dict[str, bool] = {}
+
+
+def _quote_class(cls: str) -> bool:
+    """Whether a class attribute may name a quoted part (remembered: classes repeat)."""
+    known = _CLASSES.get(cls)
+    if known is None:
+        lowered = cls.lower()
+        known = any(name in lowered for name in _QUOTE_CLASSES)
+        if len(_CLASSES) >= _STYLES_MAX:
+            _CLASSES.clear()
+        _CLASSES[cls] = known
+    return known
+
+
 def _hiding(state: int, decls: dict[str, str]) -> int:
     if decls.get("display") == "none":
         state |= _HIDDEN
@@ -550,7 +568,24 @@ def _dimension(value: str | None) -> int | None:
     return int(float(m.group(1)))
 
 
+_SIZES: dict[tuple[str | None, str | None, str | None], tuple[int | None, int | None]] = {}
+
+
 def _size(attrib: Mapping[str, str], decls: dict[str, str] | None) -> tuple[int | None, int | None]:
+    """Declared (width, height) in CSS pixels (remembered: the same sizes repeat)."""
+    key = (attrib.get("width"), attrib.get("height"), attrib.get("style"))
+    size = _SIZES.get(key)
+    if size is None:
+        size = _compute_size(attrib, decls)
+        if len(_SIZES) >= _STYLES_MAX:
+            _SIZES.clear()
+        _SIZES[key] = size
+    return size
+
+
+def _compute_size(
+    attrib: Mapping[str, str], decls: dict[str, str] | None
+) -> tuple[int | None, int | None]:
     width = _dimension(attrib.get("width"))
     height = _dimension(attrib.get("height"))
     if decls:
