@@ -251,8 +251,7 @@ def test_unexpected_failure_becomes_a_structured_error(
     def broken(*args: object) -> None:
         raise RuntimeError("boom")
 
-    monkeypatch.setattr(extract_module, "_img", broken)
-    monkeypatch.setitem(extract_module._HANDLERS, "img", broken)
+    monkeypatch.setattr(extract_module, "_absolute", broken)
     with pytest.raises(PixelWardenError) as error:
         extract(PIXEL)
     assert error.value.code == "extract_failed"
