@@ -219,3 +219,15 @@ def test_digest_with_percent_encoded_hex_digits():
     digest = hashlib.sha1(NORMAL.encode()).hexdigest()
     escaped = "".join(f"%{ord(c):02X}" if c in "abcdef" else c for c in digest)
     assert find_leaks(f"https://t.example.com/p?h={escaped}", [ADDRESS]) == ("sha1",)
+
+
+@pytest.mark.parametrize("prefix", [b"", b"a", b"ab"])
+def test_url_safe_alphabet_differs_from_standard(prefix):
+    address = "~~~>>>???@example.com"
+    standard = b64(prefix + address.encode())
+    urlsafe = b64(prefix + address.encode(), urlsafe=True)
+    assert standard != urlsafe  # the encoding really uses "+" or "/" here
+    assert find_leaks(f"https://t.example.com/c/{urlsafe}", [address]) == ("base64",)
+    assert find_leaks(f"https://t.example.com/c/{quote(standard, safe='')}", [address]) == (
+        "base64",
+    )

@@ -560,3 +560,28 @@ def test_header_block_ended_by_a_non_header_line():
     msg = parse_message(b"From: a@b.example\nthis line is not a header\nmore\n", "m")
     assert msg.from_address == "a@b.example"
     assert msg.text == "this line is not a header\nmore\n"
+
+
+def test_alternative_shows_the_last_html_alternative():
+    related = multipart("related", part("text/html", b"<p>richest</p>"), boundary="r")
+    data = as_message(
+        multipart(
+            "alternative",
+            part("text/plain", b"plain"),
+            part("text/html", b"<p>simple</p>"),
+            b"Content-Type: " + related,
+        )
+    )
+    assert parse_message(data, "m").html == "<p>richest</p>"
+
+
+def test_attached_multipart_in_mixed_is_not_shown():
+    attached = multipart("alternative", part("text/html", b"<p>attached</p>"), boundary="a")
+    data = as_message(
+        multipart(
+            "mixed",
+            part("text/html", b"<p>body</p>"),
+            b"Content-Disposition: attachment\nContent-Type: " + attached,
+        )
+    )
+    assert parse_message(data, "m").html == "<p>body</p>"
