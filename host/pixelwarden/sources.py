@@ -31,7 +31,6 @@ A last ``From `` line with nothing after it starts no message.
 from __future__ import annotations
 
 import os
-import re
 import stat
 from collections.abc import Iterable, Iterator
 
@@ -46,8 +45,6 @@ _MBOX_SUFFIXES = (".mbox", ".mbx")
 _MBOX_MARK = b"From "
 # Mbox files are read in blocks of this size.
 _BLOCK = 1024 * 1024
-# mboxrd quoting: one ">" was added to every line matching ">*From ".
-_QUOTED_FROM_LINE = re.compile(rb"(?m)^>(>*From )")
 
 
 def iter_sources(paths: Iterable[str]) -> Iterator[tuple[str, Raw]]:
@@ -212,7 +209,26 @@ def _finish(path: str, content: bytes, dropped: int) -> Raw:
         content = content[:-1]
     if dropped or len(content) > MAX_MESSAGE_BYTES:
         return _too_large(path, dropped + len(content))
-    return _QUOTED_FROM_LINE.sub(rb"\1", content) if b">From " in content else content
+    return _unquote_from_lines(content)
+
+
+def _unquote_from_lines(content: bytes) -> bytes:
+    """Remove one ">" from every line matching ">+From " (mboxrd), visiting only the hits."""
+    pieces: list[bytes] = []
+    copied = 0
+    position = 0
+    while (hit := content.find(b">From ", position)) != -1:
+        start = hit
+        while start > 0 and content[start - 1] == 0x3E:  # more ">" before it
+            start -= 1
+        if start == 0 or content[start - 1] == 0x0A:  # the ">"s open the line
+            pieces.append(content[copied:start])
+            copied = start + 1
+        position = hit + 6
+    if not pieces:
+        return content
+    pieces.append(content[copied:])
+    return b"".join(pieces)
 
 
 def _is_maildir(folder: str) -> bool:
