@@ -42,6 +42,7 @@ export class TestDriver {
     this.settleMs = Number(config.settle_ms ?? 20000);
     this.quietMs = Number(config.quiet_ms ?? 700);
     this.startDelayMs = Number(config.start_delay_ms ?? 0);
+    this.screenshots = Array.isArray(config.screenshot) ? config.screenshot.map(Number) : [];
   }
 
   say(event) {
@@ -150,10 +151,19 @@ export class TestDriver {
       await this.m.mailTabs.setSelectedMessages(tab.id, [message.id]);
       const settled = await this.settle(tab.id, message.id);
       await this.report(n, "display", tab.id, message, settled);
+      if (this.screenshots.includes(n)) {
+        // The harness holds this marker's answer while it takes its screenshot of the open popup.
+        const opened = await this.m.messageDisplayAction.openPopup().catch(() => false);
+        await sleep(this.quietMs);
+        this.say({ event: "popup", n, opened });
+        await this.marker(`screenshot/${n}`);
+      }
       await this.marker(`end/${n}`);
       if (this.wantsLoadRest(message) && settled.session) {
         await this.marker(`begin/${n}/load_rest`);
-        const after = await this.settle(tab.id, message.id, () => this.warden.loadRest(tab.id));
+        const press = () =>
+          this.warden.loadRest(tab.id).catch((e) => this.say({ event: "error", where: `load_rest ${n}`, message: String(e?.message ?? e) }));
+        const after = await this.settle(tab.id, message.id, press);
         await this.report(n, "load_rest", tab.id, message, after);
         await this.marker(`end/${n}/load_rest`);
         const undo = this.warden.popupModel(tab.id).choices?.message;

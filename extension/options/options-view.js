@@ -46,7 +46,7 @@ function settingsSection(doc, t, model, actions) {
   const uncloak = el(doc, "input", { type: "checkbox", id: "uncloak", checked: s.uncloak === true, disabled: disabled || !model.uncloaking_available });
   const resolver = el(doc, "input", { type: "text", id: "resolver", value: s.resolver ?? "", disabled, spellcheck: "false", autocomplete: "off" });
   const status = el(doc, "p", { id: "settings-status", role: "status" });
-  form.append(
+  const children = [
     el(doc, "fieldset", {}, [el(doc, "legend", { text: t("optionsModeHeading") }), radio("strict", "optionsModeStrict"), radio("relaxed", "optionsModeRelaxed")]),
     el(doc, "label", { className: "row" }, [uncloak, doc.createTextNode(" " + t("optionsUncloak"))]),
     model.uncloaking_available ? null : el(doc, "p", { className: "quiet", text: t("optionsUncloakUnavailable") }),
@@ -54,7 +54,8 @@ function settingsSection(doc, t, model, actions) {
     resolver,
     el(doc, "div", {}, [el(doc, "button", { type: "submit", className: "primary", text: t("optionsSave"), disabled })]),
     status,
-  );
+  ];
+  form.append(...children.filter(Boolean));
   form.addEventListener("submit", (event) => {
     event.preventDefault();
     const mode = form.querySelector('input[name="mode"]:checked')?.value ?? "strict";
@@ -70,7 +71,14 @@ function listsSection(doc, t, model) {
     section.append(el(doc, "p", { className: "quiet", text: t("optionsNoLists") }));
   } else {
     const list = el(doc, "ul");
-    for (const l of model.lists) list.append(el(doc, "li", { text: t("optionsListAge", [String(l.name), String(l.age_days ?? "?")]) }));
+    for (const l of model.lists) {
+      const name = String(l.name);
+      const text =
+        typeof l.age_days !== "number"
+          ? t("optionsListNever", [name])
+          : t(l.stale === true ? "optionsListStale" : "optionsListAge", [name, String(Math.floor(l.age_days))]);
+      list.append(el(doc, "li", { text }));
+    }
     section.append(list);
   }
   return section;

@@ -121,6 +121,8 @@ test("options page: override values from messages render as text; remove calls b
   );
   assert.equal(root.querySelectorAll("img, script, b").length, 0);
   assert.ok(root.textContent.includes("<img src=x>@evil.example"));
+  assert.ok(root.textContent.includes("<b>list</b>: updated 3 day(s) ago"));
+  assert.ok(!root.textContent.includes("null"));
   assert.ok(root.querySelector('input[value="relaxed"]').checked);
   assert.equal(root.querySelector("#uncloak").checked, false);
   root.querySelector("td button").dispatchEvent(new document.defaultView.Event("click"));
