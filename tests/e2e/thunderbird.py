@@ -98,7 +98,7 @@ class Thunderbird:
         headless: bool = True,
         on_report: Callable[[dict[str, object]], None] | None = None,
     ) -> None:
-        args = [thunderbird_binary(), "--no-remote", "-profile", str(profile)]
+        args = [thunderbird_binary(), "--no-remote", "-profile", str(profile.resolve())]
         if headless:
             args.insert(1, "--headless")
         self.log_path = log_path
