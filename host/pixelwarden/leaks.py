@@ -24,7 +24,7 @@ import base64
 import hashlib
 import zlib
 from collections.abc import Iterable
-from urllib.parse import unquote_to_bytes
+from urllib.parse import quote, unquote_to_bytes
 
 # The names of the encodings, in the fixed order in which they are reported.
 LEAK_ENCODINGS = (
@@ -78,7 +78,10 @@ class _AddressForms:
     def __init__(self, address: str) -> None:
         raw = address.encode("utf-8")
         self.address = address
-        self.base64 = tuple(core for core in base64_cores(raw) if len(core) >= 6)
+        # The address as written, and percent-encoded as it is inside an encoded query string
+        # ("email=jane%40example.org&id=7" then base64): both are seen in tracking links.
+        texts = dict.fromkeys([raw, quote(address, safe="").encode("ascii")])
+        self.base64 = tuple(core for text in texts for core in base64_cores(text) if len(core) >= 6)
         self.hashes = tuple((name, hashlib.new(name, raw).hexdigest()) for name in _HASHES)
         crc = zlib.crc32(raw) & 0xFFFFFFFF
         self.crc_hex = f"{crc:08x}"

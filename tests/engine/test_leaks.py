@@ -231,3 +231,10 @@ def test_url_safe_alphabet_differs_from_standard(prefix):
     assert find_leaks(f"https://t.example.com/c/{quote(standard, safe='')}", [address]) == (
         "base64",
     )
+
+
+@pytest.mark.parametrize("prefix", [b"", b"u=1&e=", b"e="])
+def test_base64_of_a_percent_encoded_query_string(prefix):
+    query = prefix + quote(NORMAL, safe="").encode() + b"&list=9"
+    token = b64(query, urlsafe=True, padded=False)
+    assert find_leaks(f"https://t.example.com/c/{token}", [ADDRESS]) == ("base64",)
