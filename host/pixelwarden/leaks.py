@@ -14,8 +14,14 @@ does not produce the same characters as the address encoded alone; which charact
 depends only on the address's offset modulo 3. For each of the 3 offsets we keep the characters
 whose 6 bits come entirely from the address, so padding, neighbours and alphabet do not matter.
 
+The same is done for the percent-encoded address ("jane%40example.org"), which is what sits
+inside a base64-encoded query string.
+
 The address is normalised (surrounding white space removed, lower-cased) before hashing, which is
-what mailing services document for their hashed-address parameters.
+what mailing services document for their hashed-address parameters. CRC-32 is looked for as 8 hex
+digits and as a decimal number (unsigned, and signed as Java and JavaScript print it) with no digit
+right before or after it, and only when it has at least 6 digits: shorter numbers are everywhere.
+Nothing short of the local part is searched, so a URL on the recipient's own domain is no leak.
 """
 
 from __future__ import annotations
