@@ -18,8 +18,11 @@ bodies back through `get_payload`, which replaces 8-bit bytes by U+FFFD or, for 
 decode, returns the encoded text.
 
 What Thunderbird displays (and so what we classify):
-- multipart/alternative: the last alternative that carries HTML (Thunderbird's default view is
-  "original HTML"); the plain alternative still fills `Message.text`.
+- multipart/alternative: the last alternative that carries HTML; the plain alternative fills
+  `Message.text`. Thunderbird shows the last alternative it can display, which is the HTML one in
+  the usual order (plain, then HTML). In the rare reverse order it would show the plain text: we
+  still classify the HTML, which can only add decisions for content that never loads, whereas
+  skipping HTML that does display would leave its trackers to the add-on's fallback.
 - multipart/related: the root part only (the ``start`` parameter, else the first part).
 - multipart/mixed and unknown multipart/*: every inline part in order, several HTML parts are
   concatenated; parts with ``Content-Disposition: attachment`` are not shown inline, except
