@@ -55,6 +55,8 @@ _MIN_DECIMAL_CRC_DIGITS = 6
 def normalise_address(address: str) -> str | None:
     """The form of an address that is searched and hashed, or None if it is not an address."""
     value = address.strip().lower()
+    if value.endswith(">") and "<" in value:  # "Jane Doe <jane@example.org>" from a setting
+        value = value[value.rindex("<") + 1 : -1].strip()
     if len(value) < 3 or "@" not in value or any(c.isspace() for c in value):
         return None
     return value

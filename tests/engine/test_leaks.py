@@ -181,6 +181,7 @@ def test_no_addresses_or_non_addresses_find_nothing():
 
 def test_detector_deduplicates_normalised_addresses():
     assert LeakDetector([ADDRESS, NORMAL, " " + NORMAL]).addresses == (NORMAL,)
+    assert LeakDetector([f"Jane Doe <{ADDRESS}>"]).addresses == (NORMAL,)
 
 
 _ENCODERS = {
