@@ -26,15 +26,11 @@ def test_pixel_after_100k_nested_divs() -> None:
 
 
 def test_pixels_inside_and_after_100k_closed_divs() -> None:
-    html = (
-        "<div>" * 100_000 + PIXEL + "</div>" * 100_000 + PIXEL.replace("p.gif", "q.gif")
-    )
+    html = "<div>" * 100_000 + PIXEL + "</div>" * 100_000 + PIXEL.replace("p.gif", "q.gif")
     assert urls(html) == [PIXEL_URL, "http://t.example/q.gif"]
 
 
-@pytest.mark.parametrize(
-    "tag", ["span", "b", "p", "a", "font", "td", "li", "table", "blockquote"]
-)
+@pytest.mark.parametrize("tag", ["span", "b", "p", "a", "font", "td", "li", "table", "blockquote"])
 def test_deep_nesting_of_other_elements(tag: str) -> None:
     assert PIXEL_URL in urls(f"<{tag}>" * 20_000 + PIXEL)
 
@@ -89,13 +85,7 @@ def test_guard_keeps_end_tags_that_close_open_elements() -> None:
 
 
 def test_100k_attributes_with_the_source_at_the_end() -> None:
-    html = (
-        "<img "
-        + " ".join(f"a{i}=1" for i in range(100_000))
-        + ' src="'
-        + PIXEL_URL
-        + '">'
-    )
+    html = "<img " + " ".join(f"a{i}=1" for i in range(100_000)) + ' src="' + PIXEL_URL + '">'
     assert urls(html) == [PIXEL_URL]
 
 
@@ -165,9 +155,7 @@ def test_nested_style_tags() -> None:
     assert urls(html) == ["http://t.example/1.png", "http://t.example/2.png", PIXEL_URL]
 
 
-@pytest.mark.parametrize(
-    "closer", ["</STYLE>", "</style >", '</style x="y">', "</style/>"]
-)
+@pytest.mark.parametrize("closer", ["</STYLE>", "</style >", '</style x="y">', "</style/>"])
 def test_style_end_tag_variants(closer: str) -> None:
     assert urls("<style>a{}" + closer + PIXEL) == [PIXEL_URL]
 
@@ -256,3 +244,49 @@ def test_unexpected_failure_becomes_a_structured_error(
         extract(PIXEL)
     assert error.value.code == "extract_failed"
     assert "boom" in error.value.message
+
+
+# -- libxml2 before 2.14 (lxml 5): tags with absurdly many attributes are reduced first -------
+
+
+@pytest.fixture
+def old_libxml2(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(extract_module, "_QUADRATIC_ATTRIBUTES", True)
+
+
+@pytest.mark.usefixtures("old_libxml2")
+def test_reduced_tag_keeps_the_source_and_its_context() -> None:
+    html = (
+        '<div class="gmail_quote"><img '
+        + " ".join(f'a{i}=">"' for i in range(100_000))
+        + f' src="{PIXEL_URL}" style="display:none" width="1"></div>'
+    )
+    extraction = extract(html)
+    (ref,) = extraction.references
+    assert (ref.url, ref.hidden, ref.quoted, ref.width) == (PIXEL_URL, True, True, 1)
+    assert "attributes_reduced" in extraction.warnings
+
+
+@pytest.mark.usefixtures("old_libxml2")
+def test_reduction_keeps_what_could_be_css_in_raw_text() -> None:
+    html = (
+        "<style><x "
+        + "a " * 2_000
+        + "q{background:url(http://t.example/css.png)} b c></style>"
+        + PIXEL
+    )
+    assert urls(html) == ["http://t.example/css.png", PIXEL_URL]
+
+
+@pytest.mark.usefixtures("old_libxml2")
+def test_reduction_leaves_ordinary_markup_alone() -> None:
+    html = (
+        '<table background="http://t.example/bg.png"><tr><td style="width:1px">'
+        + PIXEL
+        + '<img a=1 b=2 srcset="http://t.example/2x.png 2x"></td></tr></table>'
+    ) * 50
+    reduced = extract(html)
+    assert "attributes_reduced" not in reduced.warnings
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(extract_module, "_QUADRATIC_ATTRIBUTES", False)
+        assert extract(html) == reduced
