@@ -48,6 +48,7 @@ export class DisplaySession {
     this.sheets = new Map(); // stylesheet url -> {text, base, entries, depth, data: Map}
     this.dataUrls = new Map(); // fetched url -> data: URL (for stylesheets' sub-resources)
     this.injected = new Set();
+    this.renderFailed = new Set(); // put back, but the image did not decode
     this.thunderbirdLoaded = new Set();
     this.busy = 0;
     this.idleWaiters = [];
@@ -341,6 +342,7 @@ export class DisplaySession {
     if (!message || typeof message !== "object") return;
     if (message.type === "injected" && typeof message.url === "string") {
       this.injected.add(message.url);
+      if (message.rendered === false) this.renderFailed.add(message.url);
     } else if (message.type === "thunderbird-loaded" && Array.isArray(message.urls)) {
       for (const url of message.urls) {
         const normalized = normalizeUrl(url);

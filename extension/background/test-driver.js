@@ -121,6 +121,7 @@ export class TestDriver {
       popup: this.warden.popupModel(tabId),
       fetches: s ? s.fetches : [],
       injected: s ? [...s.injected] : [],
+      render_failed: s ? [...s.renderFailed] : [],
       thunderbird_loaded: s ? [...s.thunderbirdLoaded] : [],
     });
   }

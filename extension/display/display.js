@@ -166,11 +166,13 @@
   function inject(url, dataUrl) {
     const list = sites.get(url) || [];
     cssData.set(url, dataUrl);
+    const images = [];
     for (const site of list) {
       switch (site.how) {
         case "img-src":
         case "img-srcset":
           putImage(site, dataUrl);
+          if (imageChoice.has(site.el)) images.push(imageChoice.get(site.el).el);
           break;
         case "background-attr":
           site.el.style.setProperty("background-image", 'url("' + dataUrl + '")');
@@ -190,7 +192,19 @@
       }
     }
     injectedUrls.add(url);
-    port.postMessage({ type: "injected", url });
+    // For images, acknowledge once decoded, saying whether they rendered (the end-to-end run checks it).
+    const pending = images.filter((img) => img.localName === "img" && !img.complete);
+    const done = () => port.postMessage({ type: "injected", url, rendered: images.length ? images.every((img) => img.naturalWidth > 0) : null });
+    if (pending.length === 0) {
+      done();
+    } else {
+      let left = pending.length;
+      for (const img of pending) {
+        const once = () => --left === 0 && done();
+        img.addEventListener("load", once, { once: true });
+        img.addEventListener("error", once, { once: true });
+      }
+    }
   }
 
   function putStylesheet(url, cssText) {

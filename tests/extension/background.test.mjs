@@ -331,3 +331,15 @@ test("closing the tab forgets its session", async () => {
   fake.messenger.tabs.onRemoved.dispatch(3, {});
   assert.equal(warden.sessions.get(3), undefined);
 });
+
+test("an image put back that does not decode is recorded as a render failure", async () => {
+  const host = new FakeHost({ decide: decideBy() });
+  const a = newsletter(1);
+  const { fake, warden } = await startWarden({ host, messages: [a] });
+  routeAll(fake);
+  const { port, session } = await show(fake, warden, 1, a, { ack: false });
+  port.postMessage({ type: "injected", url: LOGO, rendered: false });
+  await settle();
+  assert.deepEqual([...session.injected], [LOGO]);
+  assert.deepEqual([...session.renderFailed], [LOGO]);
+});

@@ -71,7 +71,10 @@ test("an allowed image comes back as a NEW element with the old attributes and a
   assert.equal(now.getAttribute("class"), "logo");
   assert.equal(now.getAttribute("alt"), "Logo");
   assert.equal(now.getAttribute("width"), "200");
-  assert.deepEqual(sent.at(-1), { type: "injected", url: "https://img.shop.example/logo.png" });
+  assert.notEqual(sent.at(-1).type, "injected", "acknowledged only once the image has decoded");
+  Object.defineProperty(now, "naturalWidth", { value: 200 });
+  now.dispatchEvent(new document.defaultView.Event("load"));
+  assert.deepEqual(sent.at(-1), { type: "injected", url: "https://img.shop.example/logo.png", rendered: true });
 });
 
 test("srcset: the best candidate put back wins, and the new image has no remote srcset", () => {
