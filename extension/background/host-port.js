@@ -96,7 +96,11 @@ export class HostPort {
         this.setState(HostState.READY, null);
         return this.state;
       })
-      .catch(() => this.state);
+      .catch((e) => {
+        // A host that refuses the hand-shake is failing; one that vanished was already dropped.
+        if (port === this.port) this.drop(port, HostState.FAILING, `hello: ${e?.message ?? e}`);
+        return this.state;
+      });
     return this.ready;
   }
 

@@ -10,13 +10,21 @@ document.title = t("popupTitle");
 const [tab] = await messenger.tabs.query({ active: true, currentWindow: true });
 const tabId = tab?.id;
 
-function show(model) {
+let shown = "";
+
+/** Renders only when something changed: the page is a live region, re-rendering would re-announce it. */
+function show(model, { force = false } = {}) {
+  const json = JSON.stringify(model);
+  if (!force && json === shown) return;
+  shown = json;
   renderPopup(document, root, model, t, choose);
 }
 
 async function choose(action, scope, value) {
   try {
-    show(await messenger.runtime.sendMessage({ type: "popup.choose", tabId, action, scope, value }));
+    show(await messenger.runtime.sendMessage({ type: "popup.choose", tabId, action, scope, value }), { force: true });
+    // Keep keyboard users in place: focus goes to the first choice (often the new "Undo").
+    root.querySelector(".actions button")?.focus();
     if (action === "revoke") {
       const note = document.createElement("p");
       note.className = "notice";

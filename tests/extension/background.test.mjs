@@ -343,3 +343,15 @@ test("an image put back that does not decode is recorded as a render failure", a
   assert.deepEqual([...session.injected], [LOGO]);
   assert.deepEqual([...session.renderFailed], [LOGO]);
 });
+
+test("a host that refuses the hand-shake is failing, and is retried", async () => {
+  const host = new FakeHost({ decide: decideBy() });
+  const original = host.handlers.hello;
+  host.handlers.hello = () => ({ error: { code: "internal_error", message: "boom" } });
+  const { fake, warden } = await startWarden({ host });
+  assert.equal(warden.host.state, "failing");
+  assert.match(warden.host.error, /boom/);
+  host.handlers.hello = original;
+  await fake.clock.advance(1000);
+  assert.equal(warden.host.state, "ready");
+});
