@@ -37,6 +37,7 @@ from __future__ import annotations
 import binascii
 import codecs
 import email.utils
+import itertools
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -510,45 +511,46 @@ def _split_head(data: bytes) -> tuple[bytes, bytes]:
     end = _HEADER_END.search(data)
     if end is None:
         return data, b""
-    head, rest = data[: end.end()], data[end.end() :]
+    head_end = body_start = end.end()
     for separator in (b"\n", b"\r\n"):
-        if rest.startswith(separator):
-            rest = rest[len(separator) :]
+        if data.startswith(separator, head_end):
+            body_start += len(separator)
             break
-    if len(head) > MAX_HEADER_BYTES:  # like a mail server, drop the excess header lines
-        head = head[: head.rfind(b"\n", 0, MAX_HEADER_BYTES) + 1]
-    return head, rest
+    if head_end > MAX_HEADER_BYTES:  # like a mail server, drop the excess header lines
+        head_end = data.rfind(b"\n", 0, MAX_HEADER_BYTES) + 1
+    return data[:head_end], data[body_start:]
 
 
 def _split_multipart(body: bytes, boundary: str, limit: int) -> list[bytes] | None:
     """The bodies of the parts of a multipart body (at most ``limit``), or None when no delimiter
     line is found.
 
-    One regular expression finds the delimiter lines, so a body full of near-misses ("--b" + junk
-    on every line) costs a C scan, not a Python loop per line.
+    Regular expressions find the delimiter lines, so a body full of near-misses ("--b" + junk on
+    every line) costs a C scan, not a Python loop per line.
     """
     if not boundary:
         return None
-    delimiter = re.compile(
-        rb"\n--"
-        + re.escape(boundary.encode("utf-8", errors="surrogateescape"))
-        + rb"(--)?[ \t]*\r?(?=\n|\Z)"
-    )
-    text = b"\n" + body  # so that a delimiter on the first line also follows a line break
+    delimiter = b"--" + re.escape(boundary.encode("utf-8", errors="surrogateescape"))
+    rest_of_line = rb"(--)?[ \t]*\r?(?=\n|\Z)"
+    first = re.compile(delimiter + rest_of_line).match(body)
+    later = re.compile(rb"\n" + delimiter + rest_of_line).finditer(body)
+    found = [(0, first.end(), first.group(1) is not None)] if first else []
     parts: list[bytes] = []
     start: int | None = None  # where the current part's content begins
-    for match in delimiter.finditer(text):
+    for line_start, line_end, closing in itertools.chain(
+        found, ((m.start() + 1, m.end(), m.group(1) is not None) for m in later)
+    ):
         if start is not None:
-            end = max(start, match.start())  # the line break before a delimiter belongs to it
-            if end > start and text[end - 1] == 0x0D:
+            end = max(start, line_start - 1)  # the line break before a delimiter belongs to it
+            if end > start and body[end - 1] == 0x0D:
                 end -= 1
-            parts.append(text[start:end])
-        if match.group(1) is not None or len(parts) >= limit:
+            parts.append(body[start:end])
+        if closing or len(parts) >= limit:
             return parts
-        start = match.end() + 1  # past the line break (or the end of the text)
+        start = line_end + 1  # past the line break (or the end of the body)
     if start is None:
         return None
-    parts.append(text[start:])  # no final delimiter: the last part runs to the end
+    parts.append(body[start:])  # no final delimiter: the last part runs to the end
     return parts
 
 
