@@ -42,7 +42,7 @@ export class TestDriver {
     this.settleMs = Number(config.settle_ms ?? 20000);
     this.quietMs = Number(config.quiet_ms ?? 700);
     this.startDelayMs = Number(config.start_delay_ms ?? 0);
-    this.screenshots = Array.isArray(config.screenshot) ? config.screenshot.map(Number) : [];
+    this.popup = config.popup ?? false; // true, message numbers, or Message-IDs
   }
 
   say(event) {
@@ -76,6 +76,12 @@ export class TestDriver {
       out.push(...page.messages);
     }
     return out;
+  }
+
+  wantsPopup(n, message) {
+    if (this.popup === true) return true;
+    const id = String(message.headerMessageId ?? "").replace(/^<|>$/g, "");
+    return Array.isArray(this.popup) && this.popup.some((p) => p === n || p === id);
   }
 
   wantsLoadRest(message) {
@@ -152,12 +158,12 @@ export class TestDriver {
       await this.m.mailTabs.setSelectedMessages(tab.id, [message.id]);
       const settled = await this.settle(tab.id, message.id);
       await this.report(n, "display", tab.id, message, settled);
-      if (this.screenshots.includes(n)) {
+      if (this.wantsPopup(n, message)) {
         // The harness holds this marker's answer while it takes its screenshot of the open popup.
         const opened = await this.m.messageDisplayAction.openPopup().catch(() => false);
-        await sleep(this.quietMs);
+        await sleep(Math.max(this.quietMs, 500)); // let the popup render
         this.say({ event: "popup", n, opened });
-        await this.marker(`screenshot/${n}`);
+        await this.marker(`popup/${n}`);
       }
       await this.marker(`end/${n}`);
       if (this.wantsLoadRest(message) && settled.session) {

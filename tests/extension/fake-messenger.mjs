@@ -355,6 +355,7 @@ export function createFakeThunderbird({ host = new FakeHost(), managed = null, v
       getBadgeText: async ({ tabId }) => badges.get(tabId)?.text ?? "",
       getBadgeBackgroundColor: async ({ tabId }) => badges.get(tabId)?.color ?? [0, 0, 0, 0],
       getTitle: async ({ tabId }) => badges.get(tabId)?.title ?? "",
+      openPopup: async () => true,
     },
     tabs: { onRemoved: new FakeEvent(), query: async () => [{ id: 1, type: "mail" }] },
     mailTabs: {

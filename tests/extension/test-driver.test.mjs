@@ -39,13 +39,13 @@ test("opens each Inbox message in turn between markers and reports badge, verdic
     return port;
   };
   const lines = [];
-  const driver = new TestDriver(fake.messenger, warden, { enabled: true, load_rest: ["m1@shop.example"], settle_ms: 2000, quiet_ms: 0 }, (l) => lines.push(l));
+  const driver = new TestDriver(fake.messenger, warden, { enabled: true, load_rest: ["m1@shop.example"], popup: [2], settle_ms: 2000, quiet_ms: 0 }, (l) => lines.push(l));
   await driver.run();
   const events = lines.map((l) => {
     assert.ok(l.startsWith(PREFIX));
     return JSON.parse(l.slice(PREFIX.length));
   });
-  assert.deepEqual(events.map((e) => e.event + (e.phase ? `:${e.n}:${e.phase}` : "")), ["ready", "folder", "message:1:display", "message:1:load_rest", "message:2:display", "done"]);
+  assert.deepEqual(events.map((e) => e.event + (e.phase ? `:${e.n}:${e.phase}` : "")), ["ready", "folder", "message:1:display", "message:1:load_rest", "message:2:display", "popup", "done"]);
   const [first, rest, second] = events.filter((e) => e.event === "message");
   assert.equal(first.outcome, "settled");
   assert.equal(first.badge.text, "1");
@@ -64,6 +64,7 @@ test("opens each Inbox message in turn between markers and reports badge, verdic
     BANNER,
     "http://marker.pixelwarden.test/end/1/load_rest",
     "http://marker.pixelwarden.test/begin/2",
+    "http://marker.pixelwarden.test/popup/2",
     "http://marker.pixelwarden.test/end/2",
   ]);
   assert.ok(!requested.includes(PIXEL));
