@@ -144,9 +144,11 @@ export class TestDriver {
     if (!inbox) throw new Error("no Inbox in Local Folders");
     const [tab] = await this.m.mailTabs.query({});
     if (!tab) throw new Error("no mail tab");
-    // Showing the folder makes Thunderbird index a fresh mbox; right after start-up it can fail: retry.
-    const shown = await retry(() => this.m.mailTabs.update(tab.id, { displayedFolder: inbox.id }).then(() => true), 40, 250);
-    if (!shown) throw new Error("could not show the Inbox");
+    // Showing the folder makes Thunderbird index a fresh mbox. Headless Thunderbird 153 sometimes
+    // rejects this with "An unexpected error occurred" yet indexes the folder anyway: retry a little,
+    // then go on and let the listing below decide.
+    const shown = await retry(() => this.m.mailTabs.update(tab.id, { displayedFolder: inbox.id }).then(() => true), 8, 250);
+    if (!shown) this.say({ event: "error", where: "show Inbox", message: "mailTabs.update kept failing; listing anyway" });
     const messages = (await retry(async () => {
       const all = await this.listAll(inbox.id);
       return all.length ? all : null;
