@@ -15,8 +15,11 @@ way that could hide a fetch, the reader errs on the side of reporting:
 Cost is kept linear: the input is fed in chunks; libxml2 scans its whole element stack for an end
 tag that matches nothing open (quadratic for 100k nested elements followed by 100k stray end
 tags), so chunks whose worst case exceeds a budget are fed end tag by end tag and end tags that
-close nothing near the top of the stack are dropped. A wall-clock deadline is checked between
-chunks, and input above ``MAX_HTML_BYTES`` is refused.
+close nothing near the top of the stack are neutralised. libxml2 < 2.14 (lxml < 6) also checks
+attributes quadratically; there, absurd tags are reduced first. A wall-clock deadline is checked
+between chunks, and input above ``MAX_HTML_BYTES`` is refused. lxml ≥ 6 is required for the
+HTML5 tokenizer (with lxml 5.3, ``</>``, ``<img/src=…>`` and NUL bytes are read differently
+from a browser).
 """
 
 from __future__ import annotations
@@ -30,7 +33,7 @@ from urllib.parse import quote, unquote, urljoin
 
 from lxml import etree
 
-from .css import find_urls, length_px, parse_declarations
+from .css import CssUrl, find_urls, length_px, parse_declarations
 from .model import Extraction, Kind, PixelWardenError, Reference
 
 MAX_HTML_BYTES = 16 * 1024 * 1024  # larger bodies are refused ("too_large")
@@ -73,6 +76,17 @@ _RAW_TEXT_ELEMENTS = frozenset(
         "plaintext",
         "noscript",
     }
+)
+_SVG_URL_ATTRIBUTES = (
+    "fill",
+    "stroke",
+    "filter",
+    "mask",
+    "clip-path",
+    "marker-start",
+    "marker-mid",
+    "marker-end",
+    "cursor",
 )
 _BACKGROUND_ELEMENTS = frozenset({"body", "table", "td", "th", "tr", "thead", "tbody", "tfoot"})
 _QUOTE_CLASSES = (
@@ -199,6 +213,8 @@ class _Reader:
                 handler(self, tag, attrib, state, decls)
         if style:
             self._style_urls(tag, attrib, style, state, decls)
+        if state & _FOREIGN and attrib:
+            self._presentation_urls(tag, attrib, state)
 
     def end(self, tag: str) -> None:
         tags = self.tags
@@ -255,6 +271,15 @@ class _Reader:
             self.collect_css = tag == "style"
             self.collect_markup = markup
 
+    def _presentation_urls(self, tag: str, attrib: Mapping[str, str], state: int) -> None:
+        """SVG presentation attributes (fill="url(…)", filter, mask, ...) may name an external
+        resource document."""
+        for name in _SVG_URL_ATTRIBUTES:
+            value = attrib.get(name)
+            if value and ("url" in value.lower() or "\\" in value):
+                for item in _css_urls(value):
+                    self._add(item.url, Kind.IMAGE, tag, name, state, None, None)
+
     def _style_urls(
         self,
         tag: str,
@@ -264,7 +289,7 @@ class _Reader:
         decls: dict[str, str] | None,
     ) -> None:
         width, height = _size(attrib, decls if decls is not None else _declarations(style))
-        for item in find_urls(style):
+        for item in _css_urls(style):
             self._add(item.url, _CSS_KINDS[item.context], tag, "style", state, width, height)
 
     def _finish_raw_text(self, tag: str, state: int) -> None:
@@ -272,7 +297,7 @@ class _Reader:
         self.collect = None
         self.collect_depth = -1
         if self.collect_css:
-            for item in find_urls(text):
+            for item in _css_urls(text):
                 self._add(
                     item.url,
                     _CSS_KINDS[item.context],
@@ -337,6 +362,12 @@ class _Reader:
             urls = _srcset(value) if name.endswith("srcset") else (value,)
             for url in urls:
                 self._add(url, kind, tag, name, state, size[0], size[1])
+
+
+def _css_urls(css: str) -> list[CssUrl]:
+    """CSS URLs, without fragment-only ones: url(#id) names something in this document (an SVG
+    gradient, filter or mask), even under a <base href>."""
+    return [item for item in find_urls(css) if not item.url.lstrip().startswith("#")]
 
 
 def _style_of(attrib: Mapping[str, str]) -> dict[str, str] | None:
@@ -408,7 +439,12 @@ def _svg_image(
 
 
 def _svg_use(r: _Reader, tag: str, a: Mapping[str, str], s: int, d: dict[str, str] | None) -> None:
-    r._attributes(tag, a, s, d, (("href", Kind.OTHER), ("xlink:href", Kind.OTHER)))
+    wanted = [
+        (name, Kind.OTHER)
+        for name in ("href", "xlink:href")
+        if not a.get(name, "#").strip().startswith("#")  # "#id": this document
+    ]
+    r._attributes(tag, a, s, d, wanted)
 
 
 def _background(
@@ -628,7 +664,7 @@ def _scan_attributes(text: str) -> Iterable[tuple[str, str]]:
         value = _decode_entities(value)
         for url in _srcset(value) if name.endswith("srcset") else (value,):
             yield name, url
-    for item in find_urls(text):
+    for item in _css_urls(text):
         yield _CSS_ATTRIBUTES[item.context], item.url
 
 
@@ -787,21 +823,27 @@ def _parse(text: str, reader: _Reader) -> None:
 
 
 def _feed_guarded(parser: etree.HTMLParser, reader: _Reader, chunk: str) -> None:
-    """Feed ``chunk`` end tag by end tag, dropping end tags that close nothing near the top of
-    the element stack: libxml2 would compare each of them with the whole stack."""
+    """Feed ``chunk`` end tag by end tag, neutralising end tags that close nothing near the top
+    of the element stack (libxml2 would compare each of them with the whole stack).
+
+    The "<" of such an end tag is fed as "&lt;": in text and attribute values that decodes back
+    to the same "<" (an attribute value keeps its exact URL), in comments and raw text it is
+    inert, and unlike deleting characters it cannot glue its neighbours into "<!--" or "-->".
+    """
     pos = 0
-    dropped = False
+    neutralised = False
     for m in _END_TAG.finditer(chunk):
         if m.end() == len(chunk):
             break  # the name may continue in the next chunk: leave it to libxml2
         parser.feed(chunk[pos : m.start()])
         pos = m.start()
         if m.group(1).lower() not in reader.tags[-_END_TAG_WINDOW:]:
-            pos = m.end()  # "</name" goes; the rest of the tag is read as text
-            dropped = True
+            parser.feed("&lt;")
+            pos += 1
+            neutralised = True
     parser.feed(chunk[pos:])
-    if dropped:
-        reader.found.warnings["end_tags_dropped"] = None
+    if neutralised:
+        reader.found.warnings["end_tags_neutralised"] = None
 
 
 # libxml2 before 2.14 (lxml before 6) checks each new attribute against all earlier ones of the

@@ -471,9 +471,7 @@ def test_no_base_no_document_url_relative_is_local() -> None:
 
 
 def test_document_url_without_base() -> None:
-    assert urls('<img src="a.png">', "https://doc.example/m/") == [
-        "https://doc.example/m/a.png"
-    ]
+    assert urls('<img src="a.png">', "https://doc.example/m/") == ["https://doc.example/m/a.png"]
 
 
 def test_base_in_template_is_inert() -> None:
@@ -690,7 +688,32 @@ def test_duplicates_in_the_same_context_collapse() -> None:
 
 
 def test_same_url_in_two_contexts_is_kept_twice() -> None:
-    html = (
-        '<img src="http://t.example/a"><div hidden><img src="http://t.example/a"></div>'
-    )
+    html = '<img src="http://t.example/a"><div hidden><img src="http://t.example/a"></div>'
     assert [r.hidden for r in refs(html)] == [False, True]
+
+
+def test_svg_presentation_attributes_name_external_documents() -> None:
+    html = (
+        '<svg><rect fill="url(http://t.example/paint.svg#g)"/>'
+        '<g filter="url(//t.example/filter.svg#f)"><path mask="url(#local)"/></g></svg>'
+        '<p fill="url(http://t.example/not-svg)">x</p>'
+    )
+    assert [(r.url, r.element, r.attribute) for r in refs(html)] == [
+        ("http://t.example/paint.svg", "rect", "fill"),
+        ("https://t.example/filter.svg", "g", "filter"),
+    ]
+
+
+def test_fragment_only_references_stay_in_the_document_even_with_a_base() -> None:
+    html = (
+        '<base href="http://base.example/"><svg><use href="#icon"/><rect fill="url(#grad)"/>'
+        '</svg><p style="background:url(#x)">x</p><style>a{filter:url(#f)}</style>'
+    )
+    assert urls(html) == []
+
+
+def test_fragment_only_img_src_fetches_the_base_document() -> None:
+    """<img src="#"> is the document itself: under a remote <base> that is a fetch."""
+    assert urls('<base href="http://t.example/pixel.gif"><img src="#">') == [
+        "http://t.example/pixel.gif"
+    ]

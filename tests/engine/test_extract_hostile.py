@@ -42,8 +42,8 @@ def test_hidden_ancestor_far_up_the_stack() -> None:
 
 
 def test_100k_stray_end_tags_after_100k_nested_divs() -> None:
-    """libxml2 compares each stray end tag with the whole stack (quadratic): the guard drops
-    them, and keeps the references and the styles around them."""
+    """libxml2 compares each stray end tag with the whole stack (quadratic): the guard
+    neutralises them, and keeps the references and the styles around them."""
     html = (
         "<div>" * 100_000
         + "<style>a{background:url(http://t.example/before.png)}</style>"
@@ -57,7 +57,7 @@ def test_100k_stray_end_tags_after_100k_nested_divs() -> None:
         "http://t.example/after.png",
         PIXEL_URL,
     ]
-    assert "end_tags_dropped" in extraction.warnings
+    assert "end_tags_neutralised" in extraction.warnings
 
 
 def test_stray_end_tags_inside_a_style_under_the_guard() -> None:
@@ -69,6 +69,11 @@ def test_stray_end_tags_inside_a_style_under_the_guard() -> None:
         + PIXEL
     )
     assert urls(html) == ["http://t.example/css.png", PIXEL_URL]
+
+
+def test_guard_keeps_urls_that_contain_end_tags() -> None:
+    html = "<div>" * 100_000 + '<img src="http://t.example/a</span>b.gif">' + "</i>" * 1_000
+    assert urls(html) == ["http://t.example/a%3C/span%3Eb.gif"]
 
 
 def test_guard_keeps_end_tags_that_close_open_elements() -> None:
