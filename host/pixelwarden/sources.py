@@ -18,6 +18,10 @@ What is read:
   messages still being delivered), Maildir++ sub-folders (``.Sent`` ...), ``.eml`` files,
   ``.html``/``.htm`` files, ``.mbox``/``.mbx`` files, and files without an extension that are mbox
   files (Thunderbird's own "Inbox", "Sent" ...). Other files (``.msf`` indexes ...) are skipped.
+  A folder with nothing to read gives one "no_messages" error instead of silence.
+
+Error codes: "not_found", "unreadable" (permissions, not a regular file, I/O error), "too_large"
+(over `mime.MAX_MESSAGE_BYTES`, checked before reading), "no_messages".
 
 Mbox files are streamed in 1 MiB blocks, so only one message is held in memory at a time (a
 message over the size cap is counted, not kept). A message starts at a line beginning with
@@ -63,7 +67,13 @@ def _iter_path(path: str) -> Iterator[tuple[str, Raw]]:
         yield path, _unreadable(path, exc)
         return
     if stat.S_ISDIR(info.st_mode):
-        yield from _iter_folder(path, set())
+        found = False
+        for item in _iter_folder(path, set()):
+            found = True
+            yield item
+        if not found:  # say so rather than print nothing
+            message = f"{path}: no .eml, .html, mbox file or Maildir in this folder"
+            yield path, PixelWardenError("no_messages", message)
     elif stat.S_ISREG(info.st_mode):
         yield from _iter_file(path, info.st_size)
     else:

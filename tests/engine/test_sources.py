@@ -246,7 +246,8 @@ def test_empty_file_and_empty_folder(tmp_path):
     with pytest.raises(PixelWardenError):
         parse_message(b"", str(empty))
     (tmp_path / "nothing").mkdir()
-    assert collect(tmp_path / "nothing") == []
+    (tmp_path / "nothing" / "notes.txt").write_bytes(b"not mail")
+    assert codes(collect(tmp_path / "nothing")) == ["no_messages"]
 
 
 _LINES = st.lists(
