@@ -121,7 +121,7 @@ def scan_messages(
     """One JSON-ready object per message: its verdict, or the error that stopped it."""
     from .decide import classify
     from .extract import extract
-    from .mime import message_from_html, parse_message
+    from .mime import parse_message
     from .sources import iter_sources
 
     uncloaker = _uncloaker(dns_server) if knowledge.uncloak else None
@@ -130,10 +130,7 @@ def scan_messages(
             yield {"source": source, "error": data.to_json()}
             continue
         try:
-            if source.lower().endswith((".html", ".htm")):
-                message = message_from_html(data, source)
-            else:
-                message = parse_message(data, source)
+            message = parse_message(data, source)  # bare .html comes as an HtmlDocument
             extraction = extract(message.html, None) if message.html else None
             verdict = classify(message, knowledge, extraction=extraction)
             if verdict.dns_pending and uncloaker is not None:
