@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import threading
+import time
 from pathlib import Path
 
 from dnslib import AAAA, CNAME, QTYPE, RR, A, DNSRecord
@@ -37,7 +38,9 @@ def _norm(name: str) -> str:
 class ZoneResolver(BaseResolver):  # type: ignore[misc]
     def __init__(self, zone: dict[str, str]) -> None:
         self.zone = zone
+        self.delay = 0.0  # seconds before each answer: a slow resolver (late DNS decisions)
         self.queries: list[tuple[str, str]] = []
+        self.answered: dict[str, float] = {}  # name -> when it was first answered (epoch)
         self._lock = threading.Lock()
 
     def resolve(self, request: DNSRecord, handler: object) -> DNSRecord:
@@ -46,6 +49,10 @@ class ZoneResolver(BaseResolver):  # type: ignore[misc]
         qtype = QTYPE[request.q.qtype]
         with self._lock:
             self.queries.append((name, qtype))
+        if self.delay:
+            time.sleep(self.delay)  # one thread per question: others are not held up
+        with self._lock:
+            self.answered.setdefault(name, time.time())
         # Follow the zone's CNAMEs the way a recursive resolver would: the whole chain, then
         # the address of the last name.
         seen: set[str] = set()

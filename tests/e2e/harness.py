@@ -24,6 +24,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from dnsserver import ZoneDNSServer
 from proxy import Entry, LoggingProxy
 from tbprofile import ADDON_ID, create_profile
 from testca import TestCA
@@ -48,6 +49,7 @@ class Scenario:
     files: list[MessageFile]
     install_host: bool = True
     resolver: str | None = "127.0.0.1:53"
+    dns_delay: float = 0.0  # seconds the harness's DNS server waits before each answer
     mode: str = "strict"
     load_rest: bool = False
     headless: bool = True
@@ -227,13 +229,11 @@ def _finished(reports: list[dict[str, object]]) -> bool:
 class Harness:
     """Shared by every scenario of one run: the CA, the DNS server's log, the output folder."""
 
-    def __init__(
-        self, output: Path, xpi: Path, ca: TestCA, dns_queries: Callable[[], list]
-    ) -> None:
+    def __init__(self, output: Path, xpi: Path, ca: TestCA, dns: ZoneDNSServer) -> None:
         self.output = output
         self.xpi = xpi
         self.ca = ca
-        self._dns_queries = dns_queries
+        self.dns = dns
         self.display: str | None = None  # X display for non-headless scenarios
 
     @staticmethod
@@ -283,7 +283,7 @@ class Harness:
         )
         write_driver_switch(home, scenario)
 
-        queries_before = len(self._dns_queries())
+        queries_before = len(self.dns.queries)
         proxy = LoggingProxy(self.ca, directory / "proxy.jsonl").start()
         messages = [(i + 1, f.name, f.raw) for i, f in enumerate(scenario.files)]
         profile = create_profile(
@@ -294,6 +294,8 @@ class Harness:
             ca_pem=self.ca.cert_path,
         )
         started = time.monotonic()
+        self.dns.resolver.delay = scenario.dns_delay
+        self.dns.resolver.answered.clear()  # per scenario: each host starts with an empty cache
         thunderbird = Thunderbird(
             profile, env, directory / "thunderbird.log", headless=scenario.headless
         )
@@ -305,10 +307,13 @@ class Harness:
                 hook(running)
 
         proxy.on_marker = on_marker
-        done = self._wait_until_done(thunderbird, proxy, scenario)
-        seconds = time.monotonic() - started
-        thunderbird.stop()
-        proxy.stop()
+        try:
+            done = self._wait_until_done(thunderbird, proxy, scenario)
+        finally:  # whatever happens, nothing of this scenario outlives it
+            seconds = time.monotonic() - started
+            thunderbird.stop()
+            proxy.stop()
+            self.dns.resolver.delay = 0.0
         reports = thunderbird.snapshot()
         (directory / "reports.jsonl").write_text(
             "".join(json.dumps(r) + "\n" for r in reports), encoding="utf-8"
@@ -324,5 +329,5 @@ class Harness:
             entries=entries,
             windows=windows,
             unattributed=unattributed,
-            dns_queries=self._dns_queries()[queries_before:],
+            dns_queries=self.dns.queries[queries_before:],
         )
