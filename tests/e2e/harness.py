@@ -128,6 +128,14 @@ class RunningScenario:
                 os.kill(pid, signal.SIGKILL)
         return pids
 
+    def freeze_host(self) -> list[int]:
+        """SIGSTOP the host: alive, connected, and silent (a hung host)."""
+        pids = self.host_pids()
+        for pid in pids:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGSTOP)
+        return pids
+
     def hide_manifest(self) -> None:
         if self.manifest.exists():
             self.manifest.rename(self.manifest.with_suffix(".hidden"))

@@ -15,10 +15,12 @@ Exit status: 0 when every check passed, 1 otherwise; the last line says "N passe
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import re
 import shutil
+import signal
 import subprocess
 import sys
 import time
@@ -512,6 +514,37 @@ def labelled_suite(harness, checks: Checks, only: set[str] | None) -> None:  # t
         )
         check_display(checks, outcome, 3, names[2], by_name[names[2]].raw, labels[names[2]])
         check_scenario_wide(checks, outcome, labels.values(), zone)
+
+    if wanted("host-hung"):
+        names = ["01-newsletter-known-tracker.eml", "02-first-party-hashed-pixel.eml"]
+        frozen: list[int] = []
+
+        def freeze(running) -> None:  # type: ignore[no-untyped-def]
+            frozen.extend(running.freeze_host())
+
+        def thaw(running) -> None:  # type: ignore[no-untyped-def]
+            for pid in frozen:  # the add-on has given up on it and started another one
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(pid, signal.SIGKILL)
+
+        scenario = Scenario(
+            "host-hung",
+            [by_name[n] for n in [names[0], names[0], names[1]]],
+            hooks={"begin/2": freeze, "end/2": thaw},
+        )
+        outcome = harness.run(scenario, recipients)
+        print(f"e2e: host hung mid-run: {outcome.seconds:.1f} s")
+        checks.check("[host-hung] the host was running and got frozen", bool(frozen), frozen)
+        check_display(checks, outcome, 1, names[0], by_name[names[0]].raw, labels[names[0]])
+        hung = outcome.window(2)
+        checks.check("[host-hung] message 2 shown", hung.complete and hung.report is not None)
+        checks.check("[host-hung] message 2: nothing loads", not hung.requests, hung.requests)
+        checks.check(
+            "[host-hung] message 2: badge says the host is failing",
+            badge_text(hung.report) == BADGE_HOST_DOWN,
+            badge_text(hung.report),
+        )
+        check_display(checks, outcome, 3, names[1], by_name[names[1]].raw, labels[names[1]])
 
     if wanted("host-missing"):
         names = ["01-newsletter-known-tracker.eml", "06-personal-signature.eml"]
