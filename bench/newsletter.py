@@ -74,10 +74,8 @@ width="600" style="max-width:600px; background-color:#ffffff;">
 style="display:block; width:180px; max-width:180px; height:auto;" border="0"></a></td></tr>
 """
 
-_RULE = (
-    ".c{n} {{ font-family: 'Brand Sans', Roboto, Arial, sans-serif; font-size: {size}px; \
+_RULE = ".c{n} {{ font-family: 'Brand Sans', Roboto, Arial, sans-serif; font-size: {size}px; \
 line-height: {lh}px; color: #{color}; padding: {pad}px {pad2}px; }}\n"
-)
 
 _ARTICLE = """<tr><td class="hero" background="https://img.{brand}.example/hero/bg-{n}.jpg" \
 bgcolor="#e8e8e8" valign="top" style="background-image:url('https://img.{brand}.example/hero/\

@@ -176,9 +176,7 @@ def test_pathological_megabyte(css: str) -> None:
 
 
 def test_pathological_keeps_the_tail() -> None:
-    assert ("http://x/tail", "url") in urls(
-        "/*/" * 300_000 + "*/a{b:url(http://x/tail)}"
-    )
+    assert ("http://x/tail", "url") in urls("/*/" * 300_000 + "*/a{b:url(http://x/tail)}")
     assert ("http://x/t", "url") in urls("a{b:c}" * 150_000 + "a{b:url(http://x/t)}")
 
 
@@ -186,18 +184,11 @@ def test_pathological_keeps_the_tail() -> None:
 
 
 def test_declarations_last_wins_and_important() -> None:
-    decls = parse_declarations(
-        "display:none; width: 1px !important; width: 5px; HEIGHT:2PX"
-    )
+    decls = parse_declarations("display:none; width: 1px !important; width: 5px; HEIGHT:2PX")
     assert decls == {"display": "none", "width": "1px", "height": "2px"}
+    assert parse_declarations("display:none !important; display:block")["display"] == "none"
     assert (
-        parse_declarations("display:none !important; display:block")["display"]
-        == "none"
-    )
-    assert (
-        parse_declarations("display:none !important; display:block !important")[
-            "display"
-        ]
+        parse_declarations("display:none !important; display:block !important")["display"]
         == "block"
     )
     assert parse_declarations("display:block; display:none")["display"] == "none"

@@ -35,10 +35,17 @@ _URLS = st.sampled_from(
     ]
 )
 _TAGS = st.sampled_from(
-    ["img", "image", "input", "source", "video", "audio", "track", "iframe", "frame", "object", "embed", "svg", "use", "feimage", "body", "table", "td", "th", "link", "base", "style", "template", "noscript", "title", "textarea", "div", "p", "span", "blockquote", "math", "script", "xmp"]
+    (
+        "img image input source video audio track iframe frame object embed svg use feimage "
+        "body table td th link base style template noscript title textarea div p span "
+        "blockquote math script xmp"
+    ).split(" ")
 )
 _ATTRS = st.sampled_from(
-    ["src", "srcset", "href", "xlink:href", "background", "poster", "data", "style", "type", "rel", "as", "width", "height", "hidden", "class", "id"]
+    (
+        "src srcset href xlink:href background poster data style type rel as width height "
+        "hidden class id"
+    ).split(" ")
 )
 _STYLE_VALUES = st.sampled_from(
     [
@@ -85,9 +92,7 @@ def _element(draw: st.DrawFn) -> str:
         quote = draw(st.sampled_from(['"', "'", ""]))
         if not quote:
             value = value.replace(" ", "").replace(">", "") or "x"
-        attrs.append(
-            f"{name}={quote}{value.replace(quote, '') if quote else value}{quote}"
-        )
+        attrs.append(f"{name}={quote}{value.replace(quote, '') if quote else value}{quote}")
     return f"<{tag} {' '.join(attrs)}>"
 
 
@@ -144,12 +149,8 @@ def test_arbitrary_text_never_raises(text: str) -> None:
 
 
 @settings(max_examples=500, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(
-    _SOUP, st.sampled_from([None, "https://doc.example/dir/page", "cid:x", "not a url"])
-)
-def test_tag_soup_never_raises_and_gives_absolute_urls(
-    html: str, base: str | None
-) -> None:
+@given(_SOUP, st.sampled_from([None, "https://doc.example/dir/page", "cid:x", "not a url"]))
+def test_tag_soup_never_raises_and_gives_absolute_urls(html: str, base: str | None) -> None:
     _check(extract(html, base))
 
 
@@ -169,7 +170,5 @@ def test_end_tag_guard_finds_the_same_urls(html: str) -> None:
     whole = {(r.url, r.kind, r.element, r.attribute) for r in extract(html).references}
     with pytest.MonkeyPatch.context() as patch:
         patch.setattr(extract_module, "_END_TAG_BUDGET", -1)
-        guarded = {
-            (r.url, r.kind, r.element, r.attribute) for r in extract(html).references
-        }
+        guarded = {(r.url, r.kind, r.element, r.attribute) for r in extract(html).references}
     assert guarded == whole
