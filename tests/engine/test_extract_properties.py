@@ -35,17 +35,60 @@ _URLS = st.sampled_from(
     ]
 )
 _TAGS = st.sampled_from(
-    (
-        "img image input source video audio track iframe frame object embed svg use feimage "
-        "body table td th link base style template noscript title textarea div p span "
-        "blockquote math script xmp"
-    ).split(" ")
+    [
+        "img",
+        "image",
+        "input",
+        "source",
+        "video",
+        "audio",
+        "track",
+        "iframe",
+        "frame",
+        "object",
+        "embed",
+        "svg",
+        "use",
+        "feimage",
+        "body",
+        "table",
+        "td",
+        "th",
+        "link",
+        "base",
+        "style",
+        "template",
+        "noscript",
+        "title",
+        "textarea",
+        "div",
+        "p",
+        "span",
+        "blockquote",
+        "math",
+        "script",
+        "xmp",
+    ]
 )
 _ATTRS = st.sampled_from(
-    (
-        "src srcset href xlink:href background poster data style type rel as width height "
-        "hidden class id"
-    ).split(" ")
+    [
+        "src",
+        "srcset",
+        "href",
+        "xlink:href",
+        "background",
+        "poster",
+        "data",
+        "style",
+        "type",
+        "rel",
+        "as",
+        "width",
+        "height",
+        "hidden",
+        "class",
+        "id",
+    ]
 )
 _STYLE_VALUES = st.sampled_from(
     [
