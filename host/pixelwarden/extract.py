@@ -153,6 +153,7 @@ class _Found:
     base: str | None = None
     text: list[str] = field(default_factory=list)  # visible text, in document order
     image_count: int = 0
+    bodies: int = 0  # <body> tags with attributes that libxml2 reported
     quoted_rest: bool = False  # a forward/reply marker was seen: the rest is quoted
     warnings: dict[str, None] = field(default_factory=dict)
 
@@ -454,6 +455,11 @@ def _background(
         r._attributes(tag, a, s, d, (("background", Kind.IMAGE),))
 
 
+def _body(r: _Reader, tag: str, a: Mapping[str, str], s: int, d: dict[str, str] | None) -> None:
+    r.found.bodies += 1
+    _background(r, tag, a, s, d)
+
+
 def _link(r: _Reader, tag: str, a: Mapping[str, str], s: int, d: dict[str, str] | None) -> None:
     rels = set(a.get("rel", "").lower().split())
     if not rels:
@@ -495,6 +501,7 @@ _HANDLERS: dict[str, _Handler] = {
     "link": _link,
     "base": _base,
     **{name: _background for name in _BACKGROUND_ELEMENTS},
+    "body": _body,
 }
 
 # tag → (state bits it adds, handler of its URL attributes, whether libxml2 reads it as raw text)
@@ -934,8 +941,9 @@ def extract(html: str, base_url: str | None = None) -> Extraction:
             html = _reduce_absurd_tags(html, found)
         _parse(html, reader)
         # A second <body> tag adds its attributes to the body in a browser; libxml2 drops it.
-        for body in _BODY_TAG.findall(html):
-            if len(body) > 6:
+        bodies = [body for body in _BODY_TAG.findall(html) if len(body) > 6]
+        if len(bodies) > found.bodies:
+            for body in bodies:
                 _parse(body, _Reader(found))
         base = _base_url(found, base_url)
         unique: dict[_Raw, None] = {}
