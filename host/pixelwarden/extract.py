@@ -100,12 +100,27 @@ _QUOTE_CLASSES = (
 )
 # Elements after which the rest of the message is the quoted or forwarded part (Outlook).
 _QUOTE_REST_IDS = frozenset({"divrplyfwdmsg", "appendonsend"})
+# Separator lines of replies and forwards (several mail clients and languages). The words may be
+# split by &nbsp;, which also splits libxml2's text events: matched on a rolling tail of text.
+_QUOTE_PHRASES = (
+    "original message",
+    "forwarded message",
+    "weitergeleitete nachricht",
+    "urspr(?:ü|ue)ngliche nachricht",
+    "message d'origine",
+    "message transf[ée]r[ée]",
+    "mensaje original",
+    "mensaje reenviado",
+    "messaggio originale",
+    "messaggio inoltrato",
+    "oorspronkelijk bericht",
+    "doorgestuurd bericht",
+    "mensagem original",
+)
 _QUOTE_MARKER = re.compile(
-    r"-{2,}[ \t\xa0]*(?:original message|forwarded message|weitergeleitete nachricht"
-    r"|urspr(?:ü|ue)ngliche nachricht|message d'origine|message transf[ée]r[ée]"
-    r"|mensaje original|mensaje reenviado|messaggio originale|messaggio inoltrato"
-    r"|oorspronkelijk bericht|doorgestuurd bericht|mensagem original)[ \t\xa0]*-{2,}"
-    r"|begin forwarded message:",
+    r"-{2,}[\s\xa0]*(?:"
+    + "|".join(p.replace(" ", r"[\s\xa0]+") for p in _QUOTE_PHRASES)
+    + r")[\s\xa0]*-{2,}|begin[\s\xa0]+forwarded[\s\xa0]+message:",
     re.IGNORECASE,
 )
 _BODY_TAG = re.compile(r"<body(?=[\s/>])(?:[^>\"']++|\"[^\"]*+\"?|'[^']*+'?)*+>?", re.IGNORECASE)
@@ -234,9 +249,12 @@ class _Reader:
         if self.collect is not None:
             self.collect.append(text)  # style text, or raw text to read again as markup
         elif not self.states[-1] & _SKIP_TEXT:
-            self.found.text.append(text)
-            if ("--" in text or "orward" in text) and _QUOTE_MARKER.search(text):
-                self.found.quoted_rest = True
+            found = self.found
+            found.text.append(text)
+            if "-" in text or ":" in text:
+                tail = found.text[-8:]
+                if _QUOTE_MARKER.search("".join(tail)[-120:]):
+                    found.quoted_rest = True
 
     def close(self) -> None:
         while len(self.tags) > 1:

@@ -717,3 +717,16 @@ def test_fragment_only_img_src_fetches_the_base_document() -> None:
     assert urls('<base href="http://t.example/pixel.gif"><img src="#">') == [
         "http://t.example/pixel.gif"
     ]
+
+
+@pytest.mark.parametrize(
+    "marker",
+    [
+        "-----Original&nbsp;Message-----",
+        "<b>-----</b>Original Message<b>-----</b>",
+        "---------- Forwarded&nbsp;message ---------",
+        "Begin&nbsp;forwarded message:",
+    ],
+)
+def test_quote_marker_split_by_entities_or_tags(marker: str) -> None:
+    assert only(f'<p>{marker}</p><img src="http://t.example/q.gif">').quoted
