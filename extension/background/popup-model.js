@@ -96,7 +96,8 @@ export function buildPopupModel(session, host, overrides = []) {
       count: otherCount,
       hosts: [...otherHosts.entries()].map(([h, n]) => ({ host: h, count: n })).sort((a, b) => b.count - a.count),
     },
-    allowed: counts.allowed,
+    // What was really put back (allowed media, frames and objects are never loaded, so not counted).
+    allowed: session.injected ? session.injected.size : 0,
     image_only: verdict.image_only === true,
     mode: verdict.mode === "relaxed" ? "relaxed" : "strict",
     pending_dns: pendingDns,

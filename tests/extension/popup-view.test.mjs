@@ -25,6 +25,7 @@ function sessionWith(resources, extra = {}) {
     headers: { from: ["Shop <news@shop.example>"] },
     verdict,
     outcome: "settled",
+    injected: new Set(resources.filter((r) => r.action === "allow").map((r) => r.url)),
     thunderbirdLoaded: new Set(),
   };
 }
