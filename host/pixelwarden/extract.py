@@ -29,6 +29,7 @@ import re
 import time
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
+from html import unescape as _html_unescape
 from urllib.parse import quote, unquote, urljoin
 
 from lxml import etree
@@ -694,11 +695,7 @@ def _scan_attributes(text: str) -> Iterable[tuple[str, str]]:
 
 
 def _decode_entities(value: str) -> str:
-    if "&" not in value:
-        return value
-    import html
-
-    return html.unescape(value)
+    return _html_unescape(value) if "&" in value else value
 
 
 # -- URLs -------------------------------------------------------------------------------------
@@ -708,7 +705,7 @@ def _absolute(raw: str, base: str | None) -> str | None:
     """The absolute http(s) URL a browser would request for ``raw``, or None if it would not
     request anything remote (cid:, data:, relative without a remote base, ...)."""
     s = raw.strip(_C0_AND_SPACE)
-    if _CLEAN_URL.fullmatch(s) and "/." not in s:
+    if _CLEAN_URL.fullmatch(s) and "/." not in s and "%2" not in s:
         return s  # already as a browser would write it (the usual case)
     if "\t" in s or "\n" in s or "\r" in s:
         s = s.translate(_TAB_NEWLINE)
@@ -777,9 +774,11 @@ def _normalize(scheme: str, rest: str) -> str | None:
     if port:
         if not port.isdigit():
             return None
-        port = str(int(port))
-        port = "" if port == _DEFAULT_PORTS[scheme] else ":" + port
-    if "/." in path:
+        number = int(port)
+        if number > 65535:
+            return None  # a browser refuses the URL
+        port = "" if str(number) == _DEFAULT_PORTS[scheme] else f":{number}"
+    if "/." in path or "%2e" in path.lower():
         path = _remove_dot_segments(path)
     if _NEEDS_ENCODING.search(path):
         path = quote(path, safe=_PATH_SAFE)
@@ -795,10 +794,11 @@ def _remove_dot_segments(path: str) -> str:
     segments = path.split("/")[1:]
     for i, segment in enumerate(segments):
         last = i == len(segments) - 1
-        if segment == ".":
+        dots = segment.lower().replace("%2e", ".")  # "%2e" is a dot to a URL parser
+        if dots == ".":
             if last:
                 out.append("")
-        elif segment == "..":
+        elif dots == "..":
             if out:
                 out.pop()
             if last:
