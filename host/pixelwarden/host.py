@@ -9,7 +9,8 @@ Concurrency: a thread reads frames (blocking reads work the same on every platfo
 included), hands them to the event loop through a small bounded queue (back-pressure instead of
 unbounded memory), and every request runs as its own task, so a request waiting for DNS never
 holds up the next one. Classification runs in a worker thread so that a huge message does not
-stall a `hello` either. Replies are written whole, one at a time, from the loop's thread.
+stall a `hello` either. Replies are written whole, one at a time, by a writer thread, so the
+loop never waits on a full pipe.
 
 End of input (Thunderbird closed the port): requests already read are answered, then the
 process exits with status 0.
@@ -22,6 +23,7 @@ import contextlib
 import logging
 import logging.handlers
 import os
+import queue
 import sys
 import threading
 from concurrent.futures import ThreadPoolExecutor
@@ -88,26 +90,43 @@ def claim_stdio() -> tuple[BinaryIO, BinaryIO]:
 
 
 class Channel:
-    """Writes whole frames; remembers when the other end has gone."""
+    """Writes whole frames from its own thread, in the order they were queued.
+
+    The event loop never blocks on a full pipe: if the other end writes a batch of requests
+    before reading any reply, the host keeps reading (and answering into this queue) instead of
+    both sides waiting on each other.
+    """
 
     def __init__(self, out: BinaryIO) -> None:
         self.out = out
         self.closed = False
         self.replies = 0
+        self._frames: queue.SimpleQueue[bytes | None] = queue.SimpleQueue()
+        self._thread = threading.Thread(target=self._write, name="pixelwarden-stdout", daemon=True)
+        self._thread.start()
 
     def send(self, frame: bytes) -> None:
-        if self.closed:
-            return
-        try:
-            view = memoryview(frame)
-            while view:
-                written = self.out.write(view)
-                view = view[written or 0 :] if written is not None else view[len(view) :]
-            self.out.flush()
-            self.replies += 1
-        except (BrokenPipeError, ConnectionResetError, ValueError, OSError) as exc:
-            log.info("reply channel closed: %s", type(exc).__name__)
-            self.closed = True
+        self._frames.put(frame)
+
+    def close(self, timeout: float = 30.0) -> None:
+        """Write what is queued, then stop."""
+        self._frames.put(None)
+        self._thread.join(timeout)
+
+    def _write(self) -> None:
+        while (frame := self._frames.get()) is not None:
+            if self.closed:
+                continue  # the other end has gone: drop, but keep draining the queue
+            try:
+                view = memoryview(frame)
+                while view:
+                    written = self.out.write(view)
+                    view = view[written if written is not None else len(view) :]
+                self.out.flush()
+                self.replies += 1
+            except (OSError, ValueError) as exc:
+                log.info("reply channel closed: %s", type(exc).__name__)
+                self.closed = True
 
 
 async def serve(inp: BinaryIO, out: BinaryIO, session: Session) -> None:
@@ -143,6 +162,7 @@ async def serve(inp: BinaryIO, out: BinaryIO, session: Session) -> None:
         task.add_done_callback(tasks.discard)
     if tasks:
         await asyncio.gather(*tasks, return_exceptions=True)
+    channel.close()
     log.info("end of input after %d replies", channel.replies)
 
 

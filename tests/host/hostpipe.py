@@ -149,7 +149,12 @@ class Host:
 def run_host_bytes(env: dict[str, str], data: bytes, timeout: float = 60.0) -> tuple[int, bytes]:
     """Feed ``data`` to a fresh host as its whole input; (exit status, stdout)."""
     result = subprocess.run(
-        HOST_COMMAND, input=data, capture_output=True, env=env, cwd=REPO, timeout=timeout
+        HOST_COMMAND,
+        input=data,
+        capture_output=True,
+        env=env,
+        cwd=REPO,
+        timeout=timeout,
     )
     return result.returncode, result.stdout
 
@@ -164,5 +169,6 @@ def engine_available() -> bool:
 
 
 needs_engine = pytest.mark.skipif(
-    not engine_available(), reason="the engine (pixelwarden.extract / decide) is not there yet"
+    not engine_available(),
+    reason="the engine (pixelwarden.extract / decide) is not there yet",
 )

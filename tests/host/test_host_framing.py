@@ -114,7 +114,10 @@ def test_oversized_frame_cut_short_ends_input_cleanly() -> None:
     "payload, error",
     [
         (b"\xff\xfe{}", UnicodeDecodeError),
-        (b'{"id": "\xed\xa0\x80"}', UnicodeDecodeError),  # an encoded surrogate is not UTF-8
+        (
+            b'{"id": "\xed\xa0\x80"}',
+            UnicodeDecodeError,
+        ),  # an encoded surrogate is not UTF-8
         (b"", ValueError),
         (b"{", ValueError),
         (b'{"id": NaN}', ValueError),

@@ -46,7 +46,10 @@ def test_linux_user_install_and_uninstall(home: Path) -> None:
     the_plan = plan("linux", env={"HOME": str(home)})
     manifest = home / ".mozilla/native-messaging-hosts/pixelwarden.json"
     launcher = home / ".local/share/pixelwarden/pixelwarden-host"
-    assert (Path(the_plan.manifest_path), Path(the_plan.launcher_path)) == (manifest, launcher)
+    assert (Path(the_plan.manifest_path), Path(the_plan.launcher_path)) == (
+        manifest,
+        launcher,
+    )
     assert the_plan.registry is None
     apply_plan(the_plan)
     check_manifest(manifest, launcher)
@@ -109,7 +112,10 @@ def test_system_install(
 
 
 def test_windows_plan_as_data() -> None:
-    env = {"LOCALAPPDATA": r"C:\Users\Ann\AppData\Local", "PROGRAMDATA": r"D:\ProgramData"}
+    env = {
+        "LOCALAPPDATA": r"C:\Users\Ann\AppData\Local",
+        "PROGRAMDATA": r"D:\ProgramData",
+    }
     python = r"C:\Program Files\Python 3.12\python.exe"
     user = plan("win32", env=env, python=python)
     folder = PureWindowsPath(r"C:\Users\Ann\AppData\Local\pixelwarden")

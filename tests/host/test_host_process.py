@@ -7,6 +7,7 @@ import math
 import struct
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -77,7 +78,14 @@ def test_hello(host: Host) -> None:
 
 def test_cli_entry_and_thunderbird_arguments(host_env: dict[str, str], tmp_path: Path) -> None:
     """`pixelwarden host MANIFEST ADDON_ID`, as the launcher runs it."""
-    command = [sys.executable, "-m", "pixelwarden.cli", "host", str(tmp_path / "m.json"), "x@y"]
+    command = [
+        sys.executable,
+        "-m",
+        "pixelwarden.cli",
+        "host",
+        str(tmp_path / "m.json"),
+        "x@y",
+    ]
     process = Host(host_env, command)
     try:
         reply = process.request({"id": "a", "type": "hello", "addon_version": "1"})
@@ -103,7 +111,12 @@ def test_whole_protocol(host: Host) -> None:
          "width": 300, "height": 100, "hidden": False},
     ]  # fmt: skip
     first = host.request(
-        {"id": 3, "type": "classify", "message": message(NEWSLETTER), "rendered": rendered}
+        {
+            "id": 3,
+            "type": "classify",
+            "message": message(NEWSLETTER),
+            "rendered": rendered,
+        }
     )
     assert first["ok"], first
     assert first["pending"] == []
@@ -173,7 +186,12 @@ MALFORMED: list[tuple[str, bytes, str, Any]] = [
     ("no id", b'{"type": "stats"}', "invalid_field", None),
     ("boolean id", b'{"id": true, "type": "stats"}', "invalid_field", None),
     ("list id", b'{"id": [1], "type": "stats"}', "invalid_field", None),
-    ("huge id", json.dumps({"id": "x" * 300, "type": "stats"}).encode(), "invalid_field", None),
+    (
+        "huge id",
+        json.dumps({"id": "x" * 300, "type": "stats"}).encode(),
+        "invalid_field",
+        None,
+    ),
     ("no type", b'{"id": 5}', "invalid_field", 5),
     ("number type", b'{"id": 5, "type": 3}', "invalid_field", 5),
     ("unknown type", b'{"id": "q", "type": "shutdown"}', "unknown_type", "q"),
@@ -247,7 +265,9 @@ def shared_host(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Host]:
 
 
 @pytest.mark.parametrize(
-    "payload, code, rid", [case[1:] for case in MALFORMED], ids=[case[0] for case in MALFORMED]
+    "payload, code, rid",
+    [case[1:] for case in MALFORMED],
+    ids=[case[0] for case in MALFORMED],
 )
 def test_malformed_request_gets_an_error_reply(
     shared_host: Host, payload: bytes, code: str, rid: Any
@@ -340,6 +360,49 @@ def test_burst_of_1000_requests(host: Host) -> None:
     assert host.request({"id": "s", "type": "stats"})["messages"] == 200
     assert host.close() == 0
     assert host.stray == b""
+
+
+@needs_engine
+def test_a_client_that_writes_everything_before_reading_does_not_deadlock(
+    host_env: dict[str, str],
+) -> None:
+    """Many replies fill the stdout pipe while requests still fill stdin: the host must keep
+    reading (its writes wait in their own thread), or both sides would wait forever."""
+    process = subprocess.Popen(
+        HOST_COMMAND,
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        env=host_env,
+        cwd=REPO,
+    )
+    images = "".join(f'<img src="https://cdn.other.test/{i}/photo.jpg">' for i in range(150))
+    html = NEWSLETTER + images + "<p>" + "filler text " * 8000 + "</p>"
+    requests = frame({"id": "off", "type": "settings.set", "settings": {"uncloak": False}})
+    requests += b"".join(
+        frame({"id": i, "type": "classify", "message": message(html, key=i)}) for i in range(40)
+    )
+    assert len(requests) > 2_000_000  # far more than a pipe buffer; the replies too
+
+    def write_everything() -> None:
+        assert process.stdin is not None
+        process.stdin.write(requests)
+        process.stdin.close()
+
+    writer = threading.Thread(target=write_everything, daemon=True)
+    writer.start()
+    writer.join(timeout=120)  # nothing is read from the host until every request is written
+    try:
+        assert not writer.is_alive(), "the host stopped reading while its replies waited"
+        assert process.stdout is not None
+        out = process.stdout.read()
+        assert process.wait(timeout=60) == 0
+    finally:
+        process.kill()
+    replies = parse_frames(out)
+    assert sorted(str(r["id"]) for r in replies) == sorted(["off", *map(str, range(40))])
+    assert all(r["ok"] for r in replies)
+    assert len(out) > 500_000
 
 
 @needs_engine
@@ -439,7 +502,11 @@ def _use_dns(host: Host, server: Any) -> None:
         {
             "id": "dns",
             "type": "settings.set",
-            "settings": {"uncloak": True, "resolver": server.address, "dns_budget_ms": 150},
+            "settings": {
+                "uncloak": True,
+                "resolver": server.address,
+                "dns_budget_ms": 150,
+            },
         }
     )
     assert reply["ok"], reply
@@ -511,7 +578,9 @@ def test_update_sent_before_its_classify_finished_still_waits(host: Host, slow_d
 
 
 @needs_engine
-def test_without_the_dns_module_pending_hosts_stay_blocked(host_env: dict[str, str]) -> None:
+def test_without_the_dns_module_pending_hosts_stay_blocked(
+    host_env: dict[str, str],
+) -> None:
     code = (
         "import sys\n"
         "sys.modules['pixelwarden.uncloak'] = None  # the import fails\n"
@@ -556,7 +625,16 @@ TYPES = st.sampled_from(
      "stats", "nope", ""]
 )  # fmt: skip
 FIELDS = st.sampled_from(
-    ["addon_version", "message", "rendered", "request", "scope", "value", "settings", "html"]
+    [
+        "addon_version",
+        "message",
+        "rendered",
+        "request",
+        "scope",
+        "value",
+        "settings",
+        "html",
+    ]
 )
 REQUESTS = st.fixed_dictionaries(
     {"id": st.integers(0, 10**9) | st.text(max_size=10), "type": TYPES},

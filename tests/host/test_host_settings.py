@@ -36,7 +36,9 @@ def test_defaults(store: SettingsStore) -> None:
     }
 
 
-def test_file_is_wal_with_schema_version_and_migration_record(store: SettingsStore) -> None:
+def test_file_is_wal_with_schema_version_and_migration_record(
+    store: SettingsStore,
+) -> None:
     conn = sqlite3.connect(store.path)
     assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
     assert conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
@@ -73,7 +75,10 @@ def test_update_persists_across_reopen(tmp_path: Path) -> None:
         {"dns_budget_ms": 2.5},
         {"dns_budget_ms": True},
         {"colour": "blue"},
-        {"mode": "relaxed", "uncloak": "no"},  # one bad value: nothing at all is written
+        {
+            "mode": "relaxed",
+            "uncloak": "no",
+        },  # one bad value: nothing at all is written
     ],
 )
 def test_invalid_settings_change_nothing(store: SettingsStore, patch: dict[str, object]) -> None:
@@ -86,7 +91,12 @@ def test_invalid_settings_change_nothing(store: SettingsStore, patch: dict[str, 
 
 @pytest.mark.parametrize(
     "given, stored",
-    [("::1", "::1"), ("[::1]:5353", "[::1]:5353"), ("9.9.9.9", "9.9.9.9"), (None, None)],
+    [
+        ("::1", "::1"),
+        ("[::1]:5353", "[::1]:5353"),
+        ("9.9.9.9", "9.9.9.9"),
+        (None, None),
+    ],
 )
 def test_resolver_forms(store: SettingsStore, given: str | None, stored: str | None) -> None:
     assert store.update({"resolver": given}).resolver == stored
