@@ -418,20 +418,30 @@ def screenshot(display: str | None, target: Path) -> bool:
 
 
 class Xvfb:
-    def __init__(self, number: int = 77) -> None:
+    """A virtual screen on a display number Xvfb picks itself (-displayfd): the X sockets live
+    in the shared /tmp, so a fixed number would collide with another run on the same machine."""
+
+    def __init__(self) -> None:
         from tbprofile import WINDOW_SIZE
 
         width, height = WINDOW_SIZE
-        self.display = f":{number}"
+        read_end, write_end = os.pipe()
         self.process = subprocess.Popen(
-            ["Xvfb", self.display, "-screen", "0", f"{width}x{height}x24", "-nolisten", "tcp"],
+            ["Xvfb", "-displayfd", str(write_end), "-screen", "0", f"{width}x{height}x24"]
+            + ["-nolisten", "tcp"],
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
+            pass_fds=(write_end,),
         )
-        socket_path = Path(f"/tmp/.X11-unix/X{number}")
-        deadline = time.monotonic() + 10
-        while not socket_path.exists() and time.monotonic() < deadline:
-            time.sleep(0.1)
+        os.close(write_end)
+        number = b""
+        with os.fdopen(read_end, "rb") as pipe:
+            while not number.endswith(b"\n"):
+                chunk = pipe.read(1)
+                if not chunk:
+                    break
+                number += chunk
+        self.display = f":{number.decode().strip()}" if number.strip() else None
 
     def stop(self) -> None:
         self.process.terminate()
