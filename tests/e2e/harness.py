@@ -52,6 +52,7 @@ class Scenario:
     dns_delay: float = 0.0  # seconds the harness's DNS server waits before each answer
     mode: str = "strict"
     load_rest: bool = False
+    popup: bool | list[int] = False  # messages after whose display the driver opens the popup
     headless: bool = True
     # marker ("begin/2", "end/2/load_rest", ...) -> action run before the proxy answers it
     hooks: dict[str, Callable[[RunningScenario], None]] = field(default_factory=dict)
@@ -165,6 +166,7 @@ def write_driver_switch(home: Path, scenario: Scenario) -> Path:
                 "enabled": True,
                 "marker_base": MARKER_BASE,
                 "load_rest": scenario.load_rest,
+                "popup": scenario.popup,
                 "settle_ms": scenario.settle_ms,
                 "quiet_ms": scenario.quiet_ms,
                 "start_delay_ms": 0,

@@ -668,15 +668,21 @@ def screenshots(harness, checks: Checks, by_name, recipients) -> None:  # type: 
 
         return hook
 
+    newsletter = by_name["01-newsletter-known-tracker.eml"]
+    # Twice: the first display without the popup, the second with it open.
     scenario = Scenario(
         "screenshots",
-        [by_name["01-newsletter-known-tracker.eml"]],
+        [newsletter, newsletter],
         headless=False,
-        hooks={"end/1": shoot("newsletter"), "popup/1": shoot("popup")},
+        popup=[2],
+        hooks={"end/1": shoot("newsletter"), "popup/2": shoot("popup")},
     )
     outcome = harness.run(scenario, recipients)
     print(f"e2e: screenshots: {outcome.seconds:.1f} s")
     checks.check("[screenshots] newsletter with the badge", taken.get("newsletter", False))
+    opened = [r.get("opened") for r in outcome.events("popup")]
+    checks.check("[screenshots] the driver opened the popup", opened == [True], opened)
+    checks.check("[screenshots] the open popup", taken.get("popup", False))
     SCREENSHOTS_DOC.mkdir(parents=True, exist_ok=True)
     for name, ok in taken.items():
         if ok:
