@@ -18,7 +18,7 @@ ifneq ($(strip $(ZONE)),)
 E2E_ARGS += --zone '$(ZONE)'
 endif
 
-.PHONY: e2e e2e-corpus run
+.PHONY: e2e e2e-corpus run screenshots
 
 e2e: install xpi
 	$(BIN)/python tests/e2e/run_e2e.py $(E2E_ARGS)
@@ -32,3 +32,7 @@ e2e-corpus: install xpi
 
 run: install xpi
 	$(BIN)/python tests/e2e/demo.py
+
+# Screenshots of the badge and the open popup for the README (Xvfb), into docs/screenshots/.
+screenshots: install xpi
+	$(BIN)/python tests/e2e/run_e2e.py --only screenshots --update-docs

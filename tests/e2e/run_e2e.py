@@ -683,10 +683,14 @@ def screenshots(harness, checks: Checks, by_name, recipients) -> None:  # type: 
     opened = [r.get("opened") for r in outcome.events("popup")]
     checks.check("[screenshots] the driver opened the popup", opened == [True], opened)
     checks.check("[screenshots] the open popup", taken.get("popup", False))
+    if not harness.update_docs:
+        return
+    # Only on request (make screenshots): a routine run must not leave the working tree dirty.
     SCREENSHOTS_DOC.mkdir(parents=True, exist_ok=True)
     for name, ok in taken.items():
         if ok:
             shutil.copyfile(shots / f"{name}.png", SCREENSHOTS_DOC / f"{name}.png")
+            print(f"e2e: updated {SCREENSHOTS_DOC / f'{name}.png'}")
 
 
 def folder_run(
@@ -780,6 +784,7 @@ def run_inside(args: argparse.Namespace) -> int:
     dns = ZoneDNSServer(load_zone(zone_file), port=53).start()
     ca = TestCA(output / "ca")
     harness = Harness(output, Path(args.xpi), ca, dns)
+    harness.update_docs = args.update_docs
     xvfb = None
     try:
         if not args.messages and not args.no_screenshots and shutil.which("Xvfb"):
@@ -812,6 +817,9 @@ def main() -> int:
     parser.add_argument("--only", help="comma-separated scenarios: strict,host-killed,...")
     parser.add_argument("--no-screenshots", action="store_true")
     parser.add_argument("--no-apt", action="store_true", help="never install system packages")
+    parser.add_argument(
+        "--update-docs", action="store_true", help="copy the screenshots to docs/screenshots/"
+    )
     args = parser.parse_args()
     # Absolute paths: Thunderbird is given the profile folder, and a relative one stalls it.
     args.output = str(Path(args.output).resolve())
@@ -838,6 +846,8 @@ def _argv(args: argparse.Namespace) -> list[str]:
             out += [f"--{name}", value]
     if args.no_screenshots:
         out.append("--no-screenshots")
+    if args.update_docs:
+        out.append("--update-docs")
     return out
 
 
