@@ -277,6 +277,20 @@ def _load_uncloaker_class() -> Any:
     return Uncloaker
 
 
+def _lists_stamp() -> float:
+    """When the downloaded lists last changed (their folder's mtime; 0 when there is none).
+
+    The lists module replaces files atomically inside that folder, which updates its mtime, so a
+    long-running host picks up `pixelwarden lists update` without a restart, for one stat().
+    """
+    from .settings import data_dir
+
+    try:
+        return (data_dir() / "lists").stat().st_mtime
+    except OSError:
+        return 0.0
+
+
 def _load_lists() -> Any:
     """The downloaded tracker lists (`pixelwarden lists update`), or None."""
     try:
@@ -316,7 +330,7 @@ class Session:
     _dns_cache: Any = None
     _requests: OrderedDict[Any, Remembered] = field(default_factory=OrderedDict)
     classifying: dict[Any, asyncio.Future[None]] = field(default_factory=dict)
-    _background: set[asyncio.Task[Any]] = field(default_factory=set)
+    _lists_stamp: float | None = None
 
     # -- the engine ----------------------------------------------------------------------------
 
@@ -327,7 +341,11 @@ class Session:
             from .trackers import TrackerDB
 
             self.trackers = TrackerDB.bundled()
-            self.lists = self.lists or _load_lists()
+        stamp = _lists_stamp()
+        if stamp != self._lists_stamp:
+            # First use, or `pixelwarden lists update` replaced a list since: (re)load them.
+            self.lists = _load_lists()
+            self._lists_stamp = stamp
         parts = self.store.to_knowledge_parts()
         return Knowledge(
             trackers=self.trackers,

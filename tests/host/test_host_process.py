@@ -260,6 +260,9 @@ MALFORMED: list[tuple[str, bytes, str, Any]] = [
 def shared_host(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Host]:
     """One host for many small requests (one process, like Thunderbird's)."""
     process = Host(make_host_env(tmp_path_factory.mktemp("shared")))
+    # No DNS at all from random requests: uncloaking off, and a resolver nobody answers on.
+    off = {"uncloak": False, "resolver": "127.0.0.1:9"}
+    assert process.request({"id": "setup", "type": "settings.set", "settings": off})["ok"]
     yield process
     process.kill()
 
