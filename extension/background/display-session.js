@@ -192,12 +192,27 @@ export class DisplaySession {
     return this.track(async () => {
       if (this.closed || this.verdict.main === null) return;
       await Promise.all(this.requests.map((id) => this.update(id)));
+      this.takeBackRevoked();
       await this.fetchAllowed();
       for (const sheet of this.sheets.values()) {
         await this.finishSheet(sheet);
       }
       this.onChange(this);
     });
+  }
+
+  /** Undo: what was put back but is no longer allowed leaves the document (and may be fetched again later). */
+  takeBackRevoked() {
+    const revoked = [...this.attempted].filter((url) => !this.verdict.isAllowed(url));
+    if (revoked.length === 0) return;
+    for (const url of revoked) {
+      this.attempted.delete(url);
+      this.dataUrls.delete(url);
+      this.injected.delete(url);
+      this.renderFailed.delete(url);
+      this.sheets.delete(url);
+    }
+    this.post({ type: "revert", urls: revoked });
   }
 
   /** Fetches every rendered reference the host allowed and that was not fetched yet. */

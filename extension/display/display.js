@@ -124,33 +124,70 @@
 
   // ---- putting back -------------------------------------------------------------------------
 
-  function replaceImage(old, dataUrl) {
+  function replaceImage(current, dataUrl, original) {
     // A new element: Thunderbird does not render a new src set on the element it blocked.
     const img = document.createElement("img");
-    for (const attr of old.attributes) {
+    for (const attr of original.attributes) {
       if (!["src", "srcset", "sizes", "loading"].includes(attr.name)) img.setAttribute(attr.name, attr.value);
     }
     img.setAttribute("src", dataUrl);
     ownImages.add(img);
-    old.replaceWith(img);
+    current.replaceWith(img);
     return img;
   }
 
-  const imageChoice = new Map(); // original img -> {current element, weight}
+  // original <img> -> {el: what the document shows now, candidates: url -> {weight, dataUrl}, shown: url}
+  const imageState = new Map();
+  const savedAttributes = new Map(); // element -> {attribute: original value}, for undo
 
-  function putImage(site, dataUrl) {
-    const original = site.el;
-    const weight = site.how === "img-src" ? Infinity : site.weight;
-    const chosen = imageChoice.get(original);
-    if (chosen && chosen.weight >= weight) return;
-    if (site.source) site.source.remove(); // a <picture> source would win over our <img>
-    const target = chosen ? chosen.el : original;
+  /** Shows the best candidate put back so far, or the original (blocked) element when none is left. */
+  function showBestImage(original) {
+    const state = imageState.get(original);
+    let best = null;
+    for (const [url, c] of state.candidates) {
+      if (!best || c.weight > best.weight) best = { url, dataUrl: c.dataUrl, weight: c.weight };
+    }
+    if (state.shown === (best && best.url)) return;
+    state.shown = best ? best.url : null;
     if (original.localName === "input") {
-      target.setAttribute("src", dataUrl);
-      imageChoice.set(original, { el: target, weight });
+      original.setAttribute("src", best ? best.dataUrl : savedAttributes.get(original).src);
       return;
     }
-    imageChoice.set(original, { el: replaceImage(target, dataUrl), weight });
+    if (best) {
+      state.el = replaceImage(state.el, best.dataUrl, original);
+    } else if (state.el !== original) {
+      state.el.replaceWith(original);
+      state.el = original;
+    }
+  }
+
+  function imageSite(site) {
+    const original = site.el;
+    if (!imageState.has(original)) {
+      imageState.set(original, { el: original, candidates: new Map(), shown: null });
+      if (original.localName === "input") savedAttributes.set(original, { src: original.getAttribute("src") });
+    }
+    return imageState.get(original);
+  }
+
+  function putImage(site, url, dataUrl) {
+    const state = imageSite(site);
+    if (site.source) site.source.remove(); // a <picture> source would win over our <img>
+    state.candidates.set(url, { weight: site.how === "img-src" ? Infinity : site.weight, dataUrl });
+    showBestImage(site.el);
+  }
+
+  function saveAttribute(el, name) {
+    const saved = savedAttributes.get(el) || {};
+    if (!(name in saved)) saved[name] = el.getAttribute(name);
+    savedAttributes.set(el, saved);
+  }
+
+  function restoreAttribute(el, name) {
+    const saved = savedAttributes.get(el);
+    if (!saved || !(name in saved)) return;
+    if (saved[name] === null) el.removeAttribute(name);
+    else el.setAttribute(name, saved[name]);
   }
 
   function rewriteCssOf(el, how) {
@@ -171,10 +208,11 @@
       switch (site.how) {
         case "img-src":
         case "img-srcset":
-          putImage(site, dataUrl);
-          if (imageChoice.has(site.el)) images.push(imageChoice.get(site.el).el);
+          putImage(site, url, dataUrl);
+          images.push(imageState.get(site.el).el);
           break;
         case "background-attr":
+          saveAttribute(site.el, "style");
           site.el.style.setProperty("background-image", 'url("' + dataUrl + '")');
           break;
         case "style-attr":
@@ -182,9 +220,11 @@
           rewriteCssOf(site.el, site.how);
           break;
         case "poster":
+          saveAttribute(site.el, "poster");
           site.el.setAttribute("poster", dataUrl);
           break;
         case "svg-href":
+          saveAttribute(site.el, "href");
           site.el.setAttribute("href", dataUrl);
           break;
         default:
@@ -222,6 +262,45 @@
     port.postMessage({ type: "injected", url });
   }
 
+  /** Undo: takes back what was put back for `url` (the user revoked the choice that allowed it). */
+  function revert(url) {
+    cssData.delete(url);
+    injectedUrls.delete(url);
+    for (const site of sites.get(url) || []) {
+      switch (site.how) {
+        case "img-src":
+        case "img-srcset":
+          if (imageState.has(site.el)) {
+            imageState.get(site.el).candidates.delete(url);
+            showBestImage(site.el);
+          }
+          break;
+        case "background-attr":
+          restoreAttribute(site.el, "style");
+          break;
+        case "style-attr":
+        case "style-el":
+          rewriteCssOf(site.el, site.how);
+          break;
+        case "poster":
+          restoreAttribute(site.el, "poster");
+          break;
+        case "svg-href":
+          restoreAttribute(site.el, "href");
+          break;
+        case "link":
+          if (sheetsPut.has(url)) {
+            sheetsPut.get(url).remove();
+            sheetsPut.delete(url);
+          }
+          break;
+        default:
+          break;
+      }
+    }
+    port.postMessage({ type: "reverted", url });
+  }
+
   // ---- what loaded without us -----------------------------------------------------------------
 
   function loadedWithoutUs() {
@@ -251,6 +330,8 @@
       inject(message.url, message.dataUrl);
     } else if (message.type === "stylesheet" && typeof message.url === "string" && typeof message.cssText === "string") {
       putStylesheet(message.url, message.cssText);
+    } else if (message.type === "revert" && Array.isArray(message.urls)) {
+      message.urls.filter((u) => typeof u === "string").forEach(revert);
     } else if (message.type === "report-loaded") {
       reportLoaded();
     }

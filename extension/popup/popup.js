@@ -29,7 +29,7 @@ async function choose(action, scope, value) {
       const note = document.createElement("p");
       note.className = "notice";
       note.setAttribute("role", "status");
-      note.textContent = t("popupUndoNextTime");
+      note.textContent = t("popupUndone");
       root.append(note);
     }
   } catch (e) {

@@ -223,7 +223,7 @@ test("load the rest of this message: allow scope message, third party loads, tra
   const a = newsletter(1);
   const { fake, warden } = await startWarden({ host, messages: [a] });
   routeAll(fake);
-  await show(fake, warden, 1, a);
+  const { port } = await show(fake, warden, 1, a);
   assert.equal(warden.popupModel(1).other_blocked.count, 1);
   const model = await fake.messenger.runtime.sendMessage({ type: "popup.loadRest", tabId: 1 });
   const [allow] = host.of("allow");
@@ -236,6 +236,9 @@ test("load the rest of this message: allow scope message, third party loads, tra
   assert.equal(host.of("revoke").length, 1);
   assert.equal(undone.choices.message.active, false);
   assert.equal(fake.network.requests.length, 2, "an undo fetches nothing");
+  await settle();
+  assert.deepEqual(port.received.filter((m) => m.type === "revert"), [{ type: "revert", urls: [BANNER] }], "and takes back what it had allowed");
+  assert.deepEqual([...warden.sessions.get(1).injected], [LOGO]);
 });
 
 test("always load this sender, then undo from the options page", async () => {

@@ -125,3 +125,27 @@ test("reports images that loaded without it (Thunderbird's own exception)", () =
   const report = sent.filter((m) => m.type === "thunderbird-loaded").at(-1);
   assert.deepEqual(report.urls, ["https://img.shop.example/logo.png"]);
 });
+
+test("undo: what was put back is taken back, the blocked original returns", () => {
+  const { document, sent, deliver } = runDisplayScript(PAGE);
+  const original = document.getElementById("logo");
+  deliver({ type: "inject", url: "https://img.shop.example/logo.png", dataUrl: DATA });
+  deliver({ type: "inject", url: "https://img.shop.example/div.png", dataUrl: DATA });
+  deliver({ type: "inject", url: "https://img.shop.example/td.png", dataUrl: DATA });
+  deliver({ type: "stylesheet", url: "https://img.shop.example/main.css", cssText: ".a{}" });
+  deliver({ type: "revert", urls: ["https://img.shop.example/logo.png", "https://img.shop.example/div.png", "https://img.shop.example/td.png", "https://img.shop.example/main.css"] });
+  assert.equal(document.getElementById("logo"), original);
+  assert.equal(original.getAttribute("src"), "https://img.shop.example/logo.png");
+  assert.equal(document.getElementById("box").getAttribute("style"), "color:red;background-image:url('https://img.shop.example/div.png')");
+  assert.equal(document.getElementById("cell").hasAttribute("style"), false);
+  assert.equal(document.querySelectorAll("style").length, 1);
+  assert.equal(sent.filter((m) => m.type === "reverted").length, 4);
+});
+
+test("undo of one srcset candidate falls back to the next best one put back", () => {
+  const { document, deliver } = runDisplayScript(PAGE);
+  deliver({ type: "inject", url: "https://img.shop.example/s1.png", dataUrl: DATA + "1" });
+  deliver({ type: "inject", url: "https://img.shop.example/s2.png", dataUrl: DATA + "2" });
+  deliver({ type: "revert", urls: ["https://img.shop.example/s2.png"] });
+  assert.equal(document.getElementById("resp").getAttribute("src"), DATA + "1");
+});
