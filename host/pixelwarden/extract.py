@@ -30,7 +30,7 @@ import time
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from html import unescape as _html_unescape
-from urllib.parse import quote, unquote, urljoin
+from urllib.parse import quote, unquote
 
 from lxml import etree
 
@@ -130,12 +130,17 @@ _DIMENSION = re.compile(r"[ \t\n\f\r]*([0-9]+(?:\.[0-9]*)?)(%?)")
 _SCHEME = re.compile(r"([a-zA-Z][a-zA-Z0-9+.\-]*):")
 _C0_AND_SPACE = "".join(chr(c) for c in range(0x21))
 _TAB_NEWLINE = str.maketrans("", "", "\t\n\r")
-_CLEAN_URL = re.compile(r"https?://[a-z0-9\-.]+/[!$%&'()*+,\-./0-9:;=?@A-Z\[\]^_a-z|~]*")
+_CLEAN_URL = re.compile(r"https?://([a-z0-9\-.]+)/[!$%&()*+,\-./0-9:;=?@A-Z\[\]^_a-z|~]*")
+_ENDS_IN_NUMBER = re.compile(r"(?:^|\.)(?:[0-9]+|0[xX][0-9a-fA-F]*)\.?$")
+_USERINFO_SAFE = "!$%&'()*+,-._~"
 _DEFAULT_PORTS = {"http": "80", "https": "443"}
 # WHATWG percent-encode sets (path; query of a special URL), as the characters left alone.
 _PATH_SAFE = "!$%&'()*+,-./:;=@[]^_|~"
 _QUERY_SAFE = "!$%&()*+,-./:;=?@[\\]^_`{|}~"
 _NEEDS_ENCODING = re.compile(r"[^\x21-\x7e]|[\"<>`{}]")
+_QUERY_NEEDS_ENCODING = re.compile(r"[^\x21-\x7e]|[\"<>']")
+# WHATWG forbidden domain code points (after percent-decoding): such a host is not fetched.
+_FORBIDDEN_HOST = re.compile(r"[\x00-\x20#%/:<>?@\[\\\]^|\x7f]")
 _LINK_IMAGE_RELS = frozenset(
     {"icon", "apple-touch-icon", "apple-touch-icon-precomposed", "mask-icon", "image_src"}
 )
@@ -703,22 +708,36 @@ def _decode_entities(value: str) -> str:
 
 def _absolute(raw: str, base: str | None) -> str | None:
     """The absolute http(s) URL a browser would request for ``raw``, or None if it would not
-    request anything remote (cid:, data:, relative without a remote base, ...)."""
+    request anything remote (cid:, data:, relative without a remote base, ...). Follows the
+    WHATWG URL parser for special schemes (checked against Node's URL on fuzzed input)."""
     s = raw.strip(_C0_AND_SPACE)
-    if _CLEAN_URL.fullmatch(s) and "/." not in s and "%2" not in s:
+    clean = _CLEAN_URL.fullmatch(s)
+    if (
+        clean is not None
+        and "/." not in s
+        and "%2" not in s
+        and not _ENDS_IN_NUMBER.search(clean.group(1))
+    ):
         return s  # already as a browser would write it (the usual case)
     if "\t" in s or "\n" in s or "\r" in s:
         s = s.translate(_TAB_NEWLINE)
     if not s:
-        return None
+        # src=" " is not the empty string: it names the document itself, which a remote
+        # <base href> turns into a fetch.
+        return _normalize(*base.split("://", 1)) if raw and base is not None else None
     m = _SCHEME.match(s)
     if m is not None:
         scheme = m.group(1).lower()
         if scheme != "http" and scheme != "https":
             return None
         rest = s[m.end() :]
-        if base is not None and rest[:1] not in ("/", "\\") and base.startswith(scheme + ":"):
-            return _join(base, rest)  # "http:pixel.gif" is relative to an http base
+        if (
+            base is not None
+            and base.startswith(scheme + ":")
+            and not (rest[:1] == "/" and rest[1:2] in ("/", "\\"))
+            and not (rest[:1] == "\\" and rest[1:2] in ("/", "\\"))
+        ):
+            return _join(base, rest)  # "http:pixel.gif", "http:/p" are relative to an http base
         return _normalize(scheme, rest.lstrip("/\\"))
     if s[:2] in ("//", "\\\\", "/\\", "\\/"):
         scheme = base[: base.index(":")] if base is not None else "https"
@@ -729,17 +748,25 @@ def _absolute(raw: str, base: str | None) -> str | None:
 
 
 def _join(base: str, relative: str) -> str | None:
-    cut = len(relative)
-    for mark in "?#":
-        i = relative.find(mark)
-        if 0 <= i < cut:
-            cut = i
-    relative = relative[:cut].replace("\\", "/") + relative[cut:]
-    joined = urljoin(base, relative)
-    m = _SCHEME.match(joined)
-    if m is None:
-        return None
-    return _normalize(m.group(1).lower(), joined[m.end() :].lstrip("/"))
+    """Resolve a scheme-less, authority-less reference against an absolute http(s) base."""
+    hash_at = relative.find("#")
+    if hash_at >= 0:
+        relative = relative[:hash_at]
+    scheme, _, rest = base.partition("://")
+    slash = rest.find("/")
+    authority, base_path = (rest, "/") if slash < 0 else (rest[:slash], rest[slash:])
+    base_path = base_path.partition("?")[0]
+    if not relative:  # only a fragment: this document
+        return _normalize(scheme, rest)
+    if relative[0] == "?":
+        return _normalize(scheme, authority + base_path + relative)
+    query_at = relative.find("?")
+    path_part = relative if query_at < 0 else relative[:query_at]
+    path_part = path_part.replace("\\", "/")
+    relative = path_part + ("" if query_at < 0 else relative[query_at:])
+    if relative[:1] == "/":
+        return _normalize(scheme, authority + relative)
+    return _normalize(scheme, authority + base_path[: base_path.rfind("/") + 1] + relative)
 
 
 def _normalize(scheme: str, rest: str) -> str | None:
@@ -764,13 +791,21 @@ def _normalize(scheme: str, rest: str) -> str | None:
     else:
         host, _, port = hostport.partition(":")
     if "%" in host:
-        host = unquote(host)
+        try:
+            host = unquote(host, errors="strict")
+        except UnicodeDecodeError:
+            return None  # not UTF-8 once decoded: a browser refuses the host
     host = host.lower()
     if not host.isascii():
         with contextlib.suppress(UnicodeError, ValueError):  # a browser would refuse it too
             host = host.encode("idna").decode("ascii")
-    if not host:
-        return None
+    if not host or (host[0] != "[" and _FORBIDDEN_HOST.search(host)):
+        return None  # a browser refuses such a host: nothing is fetched
+    if host[0] != "[" and _ENDS_IN_NUMBER.search(host):
+        ipv4 = _ipv4(host)
+        if ipv4 is None:
+            return None
+        host = ipv4
     if port:
         if not port.isdigit():
             return None
@@ -782,11 +817,45 @@ def _normalize(scheme: str, rest: str) -> str | None:
         path = _remove_dot_segments(path)
     if _NEEDS_ENCODING.search(path):
         path = quote(path, safe=_PATH_SAFE)
-    if query and _NEEDS_ENCODING.search(query):
+    if query and _QUERY_NEEDS_ENCODING.search(query):
         query = quote(query, safe=_QUERY_SAFE)
-    if userinfo and _NEEDS_ENCODING.search(userinfo):
-        userinfo = quote(userinfo, safe="!$%&'()*+,-.:;=@_~")
+    if userinfo:
+        user, colon, password = userinfo[:-1].partition(":")
+        user = quote(user, safe=_USERINFO_SAFE)
+        password = quote(password, safe=_USERINFO_SAFE)
+        userinfo = f"{user}:{password}@" if password else f"{user}@" if user else ""
     return f"{scheme}://{userinfo}{host}{port}{path}{query}"
+
+
+def _ipv4(host: str) -> str | None:
+    """WHATWG IPv4 parsing: a host whose last label is a number is an address, written in
+    decimal, octal (leading 0) or hex (0x), with 1 to 4 parts (http://3232235777/ is
+    192.168.1.1). None if it is not a valid address (a browser refuses the URL)."""
+    labels = host.split(".")
+    if labels[-1] == "" and len(labels) > 1:
+        labels.pop()
+    if len(labels) > 4:
+        return None
+    numbers: list[int] = []
+    for label in labels:
+        try:
+            if label[:2] in ("0x", "0X"):
+                number = int(label[2:] or "0", 16)
+            elif len(label) > 1 and label[0] == "0":
+                number = int(label, 8)
+            else:
+                number = int(label, 10) if label.isdigit() else -1
+        except ValueError:
+            return None
+        if number < 0:
+            return None
+        numbers.append(number)
+    if any(n > 255 for n in numbers[:-1]) or numbers[-1] >= 256 ** (5 - len(numbers)):
+        return None
+    address = numbers[-1]
+    for i, n in enumerate(numbers[:-1]):
+        address += n * 256 ** (3 - i)
+    return ".".join(str((address >> shift) & 255) for shift in (24, 16, 8, 0))
 
 
 def _remove_dot_segments(path: str) -> str:

@@ -399,6 +399,12 @@ def test_css_comments_hide_nothing_and_fetch_nothing() -> None:
         "http://",
         "http://t.example:65536/p",
         "http://t.example:x/p",
+        "http://999.1.1.1/",
+        "http://1.2.3.4.5/",
+        "http://4294967296/",
+        "http://t.example.9/",
+        "http://t<x.example/",
+        "http://t%80.example/",
         "relative/path.png",
         "/absolute/path.png",
     ],
@@ -435,6 +441,16 @@ def test_never_remote(src: str) -> None:
         ("http://t.example/&#x70;&#105;xel", "http://t.example/pixel"),
         ("&#104;ttp://t.example/e", "http://t.example/e"),
         ("http://%74.example/pct", "http://t.example/pct"),
+        # IPv4 hosts in every form a URL parser accepts (expected values from Node's WHATWG URL)
+        ("http://3232235777/", "http://192.168.1.1/"),
+        ("http://0x7f.1/", "http://127.0.0.1/"),
+        ("http://0177.0.0.1/", "http://127.0.0.1/"),
+        ("http://1.2.3/", "http://1.2.0.3/"),
+        ("http://@t.example/", "http://t.example/"),
+        ("http://a^b:c|d@t.example/", "http://a%5Eb:c%7Cd@t.example/"),
+        ("http://t.example/?a='b'", "http://t.example/?a=%27b%27"),
+        ("http://t.example/a?", "http://t.example/a?"),
+        ("http://t.example//a//b", "http://t.example//a//b"),
     ],
 )
 def test_url_as_thunderbird_would_request_it(src: str, expected: str) -> None:
@@ -455,6 +471,29 @@ def test_base_href_applies_to_relative_urls() -> None:
         "http://base.example/dir/?q",
         "http://base.example/dir/e.png",
     ]
+
+
+@pytest.mark.parametrize(
+    ("src", "expected"),
+    [
+        ("a,;b", "http://base.example/dir/a,;b"),
+        ("x?", "http://base.example/dir/x?"),
+        ("a//b", "http://base.example/dir/a//b"),
+        ("http:/root", "http://base.example/root"),
+        ("http:rel", "http://base.example/dir/rel"),
+        ("http:\\\\other.example/x", "http://other.example/x"),
+        ("https:rel", "https://rel/"),  # another scheme than the base: an authority
+        ("#frag", "http://base.example/dir/page?q"),
+        (" ", "http://base.example/dir/page?q"),  # not empty: the document itself
+    ],
+)
+def test_relative_resolution_like_a_browser(src: str, expected: str) -> None:
+    html = f'<base href="http://base.example/dir/page?q#f"><img src="{src}">'
+    assert urls(html) == [expected]
+
+
+def test_empty_src_fetches_nothing_even_with_a_base() -> None:
+    assert urls('<base href="http://base.example/"><img src="">') == []
 
 
 def test_first_base_wins_and_applies_to_earlier_references() -> None:
