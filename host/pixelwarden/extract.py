@@ -24,7 +24,6 @@ from a browser).
 
 from __future__ import annotations
 
-import contextlib
 import re
 import time
 from collections.abc import Callable, Iterable, Mapping
@@ -797,8 +796,7 @@ def _normalize(scheme: str, rest: str) -> str | None:
             return None  # not UTF-8 once decoded: a browser refuses the host
     host = host.lower()
     if not host.isascii():
-        with contextlib.suppress(UnicodeError, ValueError):  # a browser would refuse it too
-            host = host.encode("idna").decode("ascii")
+        host = ".".join(_idna_label(label) for label in host.split("."))
     if not host or (host[0] != "[" and _FORBIDDEN_HOST.search(host)):
         return None  # a browser refuses such a host: nothing is fetched
     if host[0] != "[" and _ENDS_IN_NUMBER.search(host):
@@ -825,6 +823,17 @@ def _normalize(scheme: str, rest: str) -> str | None:
         password = quote(password, safe=_USERINFO_SAFE)
         userinfo = f"{user}:{password}@" if password else f"{user}@" if user else ""
     return f"{scheme}://{userinfo}{host}{port}{path}{query}"
+
+
+def _idna_label(label: str) -> str:
+    """One host label as ASCII (IDNA: nameprep, then punycode), label by label so that empty
+    labels ("a..b") do not make the whole host fail."""
+    if label.isascii():
+        return label
+    try:
+        return label.encode("idna").decode("ascii")
+    except UnicodeError:
+        return "xn--" + label.encode("punycode").decode("ascii")
 
 
 def _ipv4(host: str) -> str | None:
