@@ -331,6 +331,7 @@ class Session:
     _requests: OrderedDict[Any, Remembered] = field(default_factory=OrderedDict)
     classifying: dict[Any, asyncio.Future[None]] = field(default_factory=dict)
     _lists_stamp: float | None = None
+    warmed: bool = False
 
     # -- the engine ----------------------------------------------------------------------------
 
@@ -383,6 +384,24 @@ class Session:
         if self.executor is None:
             return work()
         return await asyncio.get_running_loop().run_in_executor(self.executor, work)
+
+    def warm_up(self) -> None:
+        """Load the engine (HTML reader, tracker data, public suffix list) ahead of the first
+        message, so that the first display does not pay ~100 ms of imports. Thread-safe: it
+        only fills module-level caches."""
+        try:
+            from .decide import classify  # noqa: F401
+            from .extract import extract
+            from .mime import parse_message
+            from .party import registrable_domain
+            from .trackers import TrackerDB
+
+            TrackerDB.bundled()
+            registrable_domain("www.example.com")
+            extract('<img src="https://www.example.com/a.png">', None)
+            parse_message(b"From: a@example.com\r\n\r\n", "warm-up")
+        except Exception as exc:  # the first classify will report it properly
+            log.warning("warm-up failed: %s", exc)
 
     def uncloaker(self, resolver: str | None) -> Any:
         """The DNS edge for the configured resolver, or None when it is not available."""
@@ -555,6 +574,10 @@ def encode_reply(reply: Reply, limit: int = MAX_REPLY_BYTES) -> bytes:
 async def handle_hello(session: Session, request: Mapping[str, Any]) -> Reply:
     addon_version = _str(request, "addon_version", limit=64)
     log.info("hello from add-on %s", addon_version)
+    if session.executor is not None and not session.warmed:
+        # A message display usually follows: load the engine now, after this quick reply.
+        session.warmed = True
+        session.executor.submit(session.warm_up)
     current = session.store.settings()
     return {
         "host_version": __version__,

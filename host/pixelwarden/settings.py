@@ -27,7 +27,6 @@ from pathlib import Path
 from typing import Any
 
 from .model import Action, Mode, Overrides, PixelWardenError
-from .party import normalise_host
 
 log = logging.getLogger("pixelwarden.settings")
 
@@ -158,6 +157,8 @@ def validate_dns_budget(value: object) -> int:
 def validate_domain(value: object) -> str:
     if not isinstance(value, str):
         raise _invalid("domain must be a string")
+    from .party import normalise_host  # late: the public suffix list costs ~80 ms to load
+
     host = normalise_host(value)
     if not host or len(host) > 253:
         raise _invalid(f"domain {value!r} is empty or too long")
