@@ -6,8 +6,9 @@ times, from the first byte written to the last byte of the reply read:
 - `classify` of a ~100 KB newsletter (bench/newsletter.py) with the rendered references the add-on
   would also send, uncloaking off (no DNS: this measures the host, not a resolver);
 - the same classify with 8 requests in flight at once (Thunderbird opening several messages).
-Also: start-up to the first `hello` reply, and the first classify after it. Reference (performance-notes.md): 3.6 ms for a 116 KiB
-message with a full classification; a new process per message costs 85-330 ms.
+Also: start-up to the first `hello` reply, and the first classify after it.
+Reference (performance-notes.md): 3.6 ms for a 116 KiB message with a full classification; a new
+process per message costs 85-330 ms.
 
     .venv/bin/python bench/bench_host.py [--runs 300] [--size 100000]
 """
