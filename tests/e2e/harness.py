@@ -226,9 +226,9 @@ def attribute(
     for report in reports:
         if report.get("event") != "message":
             continue
-        n, phase = report.get("n"), report.get("phase", DISPLAY)
-        if isinstance(n, int) and isinstance(phase, str):
-            windows.setdefault((n, phase), Window(n, phase)).report = report
+        number, phase_name = report.get("n"), report.get("phase", DISPLAY)
+        if isinstance(number, int) and isinstance(phase_name, str):
+            windows.setdefault((number, phase_name), Window(number, phase_name)).report = report
     return windows, unattributed
 
 

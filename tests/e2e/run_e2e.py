@@ -24,14 +24,32 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from email.parser import BytesHeaderParser
 from email.policy import default as default_policy
+from email.utils import getaddresses
 from pathlib import Path
+from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import netns
+from dnsserver import ZoneDNSServer, load_zone
+from harness import (
+    LOAD_REST,
+    Harness,
+    MessageFile,
+    Outcome,
+    RunningScenario,
+    Scenario,
+    Window,
+)
+from labels import Labels, load_labels
+from proxy import Entry
+from tbprofile import WINDOW_SIZE
+from testca import TestCA
+from thunderbird import thunderbird_binary, thunderbird_version
+from urls import host_of, normalise
 
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parents[1]
@@ -40,6 +58,7 @@ DEFAULT_OUTPUT = REPO / "build" / "e2e"
 SCREENSHOTS_DOC = REPO / "docs" / "screenshots"
 APT_PACKAGES = ["thunderbird", "xvfb", "libnss3-tools", "imagemagick", "x11-apps"]
 BADGE_HOST_DOWN = "×"
+Report = dict[str, Any]  # one decoded line of the test driver (or a part of it)
 
 
 # --------------------------------------------------------------------------------------------
@@ -111,9 +130,7 @@ class Checks:
 # Messages
 
 
-def read_messages(folder: Path) -> list:  # list[MessageFile]
-    from harness import MessageFile
-
+def read_messages(folder: Path) -> list[MessageFile]:
     files = sorted(p for p in folder.rglob("*.eml") if p.is_file())
     return [MessageFile(str(p.relative_to(folder)), p.read_bytes()) for p in files]
 
@@ -131,9 +148,7 @@ def same_subject(subject: object) -> str:
     return _REPLY_PREFIX.sub("", str(subject or "")).strip()
 
 
-def recipients_of(files: Iterable) -> list[str]:
-    from email.utils import getaddresses
-
+def recipients_of(files: Iterable[MessageFile]) -> list[str]:
     found: set[str] = set()
     for f in files:
         headers = BytesHeaderParser(policy=default_policy).parsebytes(f.raw)
@@ -147,26 +162,24 @@ def recipients_of(files: Iterable) -> list[str]:
 # What the host decided, from the driver's report
 
 
-def verdict_of(report: dict | None) -> dict | None:
+def verdict_of(report: Report | None) -> Report | None:
     if not report:
         return None
     verdict = report.get("verdict")
     return verdict if isinstance(verdict, dict) else None
 
 
-def resources_of(report: dict | None) -> list[dict]:
+def resources_of(report: Report | None) -> list[Report]:
     verdict = verdict_of(report)
     resources = verdict.get("resources", []) if verdict else []
     return [r for r in resources if isinstance(r, dict)]
 
 
-def allowed_urls(report: dict | None) -> set[str]:
-    from urls import normalise
-
+def allowed_urls(report: Report | None) -> set[str]:
     return {normalise(r["url"]) for r in resources_of(report) if r.get("action") == "allow"}
 
 
-def badge_text(report: dict | None) -> str | None:
+def badge_text(report: Report | None) -> str | None:
     badge = report.get("badge") if report else None
     if isinstance(badge, dict):
         text = badge.get("text")
@@ -174,10 +187,8 @@ def badge_text(report: dict | None) -> str | None:
     return None
 
 
-def unallowed_requests(window, report: dict | None) -> list[str]:  # type: ignore[no-untyped-def]
+def unallowed_requests(window: Window, report: Report | None) -> list[str]:
     """Requests of a message window that the host did not allow (the run's own failure rule)."""
-    from urls import host_of, normalise
-
     allowed = allowed_urls(report)
     allowed_hosts = {host_of(u) for u in allowed}
     bad = []
@@ -190,7 +201,7 @@ def unallowed_requests(window, report: dict | None) -> list[str]:  # type: ignor
     return bad
 
 
-def privacy_headers(window) -> list[str]:  # type: ignore[no-untyped-def]
+def privacy_headers(window: Window) -> list[str]:
     return [
         f"{e.url} sent {name}"
         for e in window.requests
@@ -203,9 +214,9 @@ def privacy_headers(window) -> list[str]:  # type: ignore[no-untyped-def]
 # The labelled suite
 
 
-def check_display(checks: Checks, outcome, n: int, name: str, raw: bytes, labels) -> None:  # type: ignore[no-untyped-def]
-    from urls import normalise
-
+def check_display(
+    checks: Checks, outcome: Outcome, n: int, name: str, raw: bytes, labels: Labels
+) -> None:
     tag = f"[{outcome.scenario.name}] {name}"
     window = outcome.window(n)
     report = window.report
@@ -291,10 +302,7 @@ def check_display(checks: Checks, outcome, n: int, name: str, raw: bytes, labels
     checks.check(f"{tag}: Thunderbird's own wall held", not loaded, loaded)
 
 
-def check_load_rest(checks: Checks, outcome, n: int, name: str, labels) -> None:  # type: ignore[no-untyped-def]
-    from harness import LOAD_REST
-    from urls import normalise
-
+def check_load_rest(checks: Checks, outcome: Outcome, n: int, name: str, labels: Labels) -> None:
     tag = f"[{outcome.scenario.name}] {name} load-rest"
     window = outcome.window(n, LOAD_REST)
     report = window.report
@@ -321,10 +329,8 @@ def check_load_rest(checks: Checks, outcome, n: int, name: str, labels) -> None:
     )
 
 
-def check_relaxed(checks: Checks, outcome, n: int, name: str, labels) -> None:  # type: ignore[no-untyped-def]
+def check_relaxed(checks: Checks, outcome: Outcome, n: int, name: str, labels: Labels) -> None:
     """Relaxed mode: everything but trackers loads at display time."""
-    from urls import normalise
-
     tag = f"[{outcome.scenario.name}] {name}"
     window = outcome.window(n)
     report = window.report
@@ -346,17 +352,13 @@ def check_relaxed(checks: Checks, outcome, n: int, name: str, labels) -> None:  
     )
 
 
-def _as_entry(url: str):  # type: ignore[no-untyped-def]
-    from proxy import Entry
-    from urls import host_of
-
+def _as_entry(url: str) -> Entry:
     return Entry(0, 0.0, "GET", url, host_of(url))
 
 
-def check_scenario_wide(checks: Checks, outcome, all_labels, zone: dict[str, str]) -> None:  # type: ignore[no-untyped-def]
-    from labels import Labels
-    from urls import host_of
-
+def check_scenario_wide(
+    checks: Checks, outcome: Outcome, all_labels: Iterable[Labels], zone: dict[str, str]
+) -> None:
     tag = f"[{outcome.scenario.name}]"
     checks.check(f"{tag} driver finished", outcome.done, f"see {outcome.directory}")
     errors = [(r.get("where"), r.get("message")) for r in outcome.events("error")]
@@ -422,8 +424,6 @@ class Xvfb:
     in the shared /tmp, so a fixed number would collide with another run on the same machine."""
 
     def __init__(self) -> None:
-        from tbprofile import WINDOW_SIZE
-
         width, height = WINDOW_SIZE
         read_end, write_end = os.pipe()
         self.process = subprocess.Popen(
@@ -455,11 +455,7 @@ class Xvfb:
 # Runs
 
 
-def labelled_suite(harness, checks: Checks, only: set[str] | None) -> None:  # type: ignore[no-untyped-def]
-    from dnsserver import load_zone
-    from harness import Scenario
-    from labels import load_labels
-
+def labelled_suite(harness: Harness, checks: Checks, only: set[str] | None) -> None:
     labels, _ = load_labels(FIXTURES / "labels.json")
     zone = load_zone(FIXTURES / "zone.json")
     files = read_messages(FIXTURES)
@@ -491,11 +487,11 @@ def labelled_suite(harness, checks: Checks, only: set[str] | None) -> None:  # t
         ]
         killed: list[int] = []
 
-        def kill(running) -> None:  # type: ignore[no-untyped-def]
+        def kill(running: RunningScenario) -> None:
             running.hide_manifest()  # so that the add-on cannot restart it during message 2
             killed.extend(running.kill_host())
 
-        def restore(running) -> None:  # type: ignore[no-untyped-def]
+        def restore(running: RunningScenario) -> None:
             running.restore_manifest()
             # The add-on retries at once when a message is shown while the host is down, but at
             # most once a second (extension/TEST-DRIVER.md §3): the host is "back" for the next
@@ -529,10 +525,10 @@ def labelled_suite(harness, checks: Checks, only: set[str] | None) -> None:  # t
         names = ["01-newsletter-known-tracker.eml", "02-first-party-hashed-pixel.eml"]
         frozen: list[int] = []
 
-        def freeze(running) -> None:  # type: ignore[no-untyped-def]
+        def freeze(running: RunningScenario) -> None:
             frozen.extend(running.freeze_host())
 
-        def thaw(running) -> None:  # type: ignore[no-untyped-def]
+        def thaw(running: RunningScenario) -> None:
             for pid in frozen:  # the add-on has given up on it and started another one
                 with contextlib.suppress(ProcessLookupError):
                     os.kill(pid, signal.SIGKILL)
@@ -652,17 +648,17 @@ def labelled_suite(harness, checks: Checks, only: set[str] | None) -> None:  # t
         screenshots(harness, checks, by_name, recipients)
 
 
-def screenshots(harness, checks: Checks, by_name, recipients) -> None:  # type: ignore[no-untyped-def]
-    from harness import Scenario
-
+def screenshots(
+    harness: Harness, checks: Checks, by_name: dict[str, MessageFile], recipients: list[str]
+) -> None:
     if harness.display is None:
         checks.check("screenshots: Xvfb available", False, "Xvfb did not start")
         return
     shots = harness.output / "screenshots"
     taken: dict[str, bool] = {}
 
-    def shoot(name: str):  # type: ignore[no-untyped-def]
-        def hook(running) -> None:  # type: ignore[no-untyped-def]
+    def shoot(name: str) -> Callable[[RunningScenario], None]:
+        def hook(running: RunningScenario) -> None:
             time.sleep(0.5)  # let the last paint land
             taken[name] = screenshot(running.display, shots / f"{name}.png")
 
@@ -694,10 +690,8 @@ def screenshots(harness, checks: Checks, by_name, recipients) -> None:  # type: 
 
 
 def folder_run(
-    harness, checks: Checks, folder: Path, report_path: Path | None, version: str
-) -> None:  # type: ignore[no-untyped-def]
-    from harness import Scenario
-
+    harness: Harness, checks: Checks, folder: Path, report_path: Path | None, version: str
+) -> None:
     files = read_messages(folder)
     if not checks.check(f"{folder}: holds .eml files", bool(files), "none found"):
         return
@@ -708,8 +702,6 @@ def folder_run(
     checks.check("[messages] driver finished", outcome.done, f"see {outcome.directory}")
     messages = []
     blocked_everywhere: set[str] = set()
-    from urls import normalise
-
     for window in outcome.windows.values():
         for resource in resources_of(window.report):
             if resource.get("action") == "block":
@@ -763,11 +755,6 @@ def folder_run(
 
 
 def run_inside(args: argparse.Namespace) -> int:
-    from dnsserver import ZoneDNSServer, load_zone
-    from harness import Harness
-    from testca import TestCA
-    from thunderbird import thunderbird_binary, thunderbird_version
-
     netns.bring_loopback_up()
     checks = Checks()
     started = time.monotonic()
