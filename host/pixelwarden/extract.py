@@ -24,6 +24,7 @@ from a browser).
 
 from __future__ import annotations
 
+import ipaddress
 import re
 import time
 from collections.abc import Callable, Iterable, Mapping
@@ -797,7 +798,14 @@ def _normalize(scheme: str, rest: str) -> str | None:
     host = host.lower()
     if not host.isascii():
         host = ".".join(_idna_label(label) for label in host.split("."))
-    if not host or (host[0] != "[" and _FORBIDDEN_HOST.search(host)):
+    if "xn--" in host and not all(_valid_a_label(label) for label in host.split(".")):
+        return None  # a label that claims to be punycode and is not: refused by a browser
+    if host[:1] == "[":
+        try:
+            host = f"[{ipaddress.IPv6Address(host[1:-1] if host[-1] == ']' else '').compressed}]"
+        except ValueError:
+            return None
+    elif not host or _FORBIDDEN_HOST.search(host):
         return None  # a browser refuses such a host: nothing is fetched
     if host[0] != "[" and _ENDS_IN_NUMBER.search(host):
         ipv4 = _ipv4(host)
@@ -830,10 +838,22 @@ def _idna_label(label: str) -> str:
     labels ("a..b") do not make the whole host fail."""
     if label.isascii():
         return label
+    if label.startswith("xn--"):
+        return "xn--!"  # not ASCII yet claims to be punycode: refused below
     try:
         return label.encode("idna").decode("ascii")
     except UnicodeError:
         return "xn--" + label.encode("punycode").decode("ascii")
+
+
+def _valid_a_label(label: str) -> bool:
+    if not label.startswith("xn--"):
+        return True
+    try:
+        decoded = label[4:].encode("ascii").decode("punycode")
+    except UnicodeError:
+        return False
+    return bool(decoded) and not decoded.isascii()
 
 
 def _ipv4(host: str) -> str | None:
