@@ -42,6 +42,8 @@ export class DisplaySession {
     this.headers = null;
     this.body = null; // {html, text}
     this.refs = new Map(); // normalized url -> {kind, element, attribute}
+    this.groups = new Map(); // image group (srcset/picture alternatives) -> [{url, rank}]
+    this.ungrouped = new Set(); // urls referenced at least once outside a group
     this.requests = []; // classify request ids (for updates after a choice)
     this.attempted = new Set(); // urls whose fetch was started
     this.fetches = []; // {url, outcome, detail, type, bytes}
@@ -107,6 +109,12 @@ export class DisplaySession {
       if (url === null) continue;
       if (!this.refs.has(url)) {
         this.refs.set(url, { kind: String(ref.kind ?? "image"), element: String(ref.element ?? "img"), attribute: String(ref.attribute ?? "src") });
+      }
+      if (Number.isInteger(ref.group) && Number.isInteger(ref.rank)) {
+        if (!this.groups.has(ref.group)) this.groups.set(ref.group, []);
+        this.groups.get(ref.group).push({ url, rank: ref.rank });
+      } else {
+        this.ungrouped.add(url);
       }
       fresh.push({
         url,
@@ -215,12 +223,29 @@ export class DisplaySession {
     this.post({ type: "revert", urls: revoked });
   }
 
-  /** Fetches every rendered reference the host allowed and that was not fetched yet. */
+  /**
+   * Fetches every rendered reference the host allowed and that was not fetched yet; of the
+   * alternatives of one image (srcset, <picture>), only the best allowed one, as Thunderbird would.
+   */
   async fetchAllowed() {
-    const todo = [...this.refs.entries()].filter(
-      ([url, ref]) => FETCHABLE.has(ref.kind) && !this.attempted.has(url) && this.verdict.isAllowed(url),
-    );
-    await this.pool(todo, ([url, ref]) => (ref.kind === "stylesheet" ? this.loadSheet(url, 0) : this.loadResource(url, ref.kind, ref.element)));
+    const wanted = (url) => FETCHABLE.has(this.refs.get(url).kind) && !this.attempted.has(url) && this.verdict.isAllowed(url);
+    const single = [...this.ungrouped].filter(wanted).map((url) => [url]);
+    const alternatives = [...this.groups.values()]
+      .filter((members) => !members.some((m) => this.dataUrls.has(m.url)))
+      .map((members) => [...members].sort((a, b) => a.rank - b.rank).map((m) => m.url).filter(wanted))
+      .filter((urls) => urls.length > 0);
+    await this.pool([...single, ...alternatives], async (urls) => {
+      for (const url of urls) {
+        if (this.attempted.has(url)) {
+          // Taken by another lane meanwhile (a URL can be both an alternative and used elsewhere).
+          if (this.dataUrls.has(url)) return;
+          continue;
+        }
+        const ref = this.refs.get(url);
+        const done = ref.kind === "stylesheet" ? await this.loadSheet(url, 0) : await this.loadResource(url, ref.kind, ref.element);
+        if (done || this.closed) return; // the first alternative that arrives is enough
+      }
+    });
   }
 
   async pool(items, worker) {

@@ -45,8 +45,44 @@
         descriptor = "";
       }
       const d = descriptor.match(/^([\d.]+)([wx])$/);
-      out.push({ url, weight: d ? parseFloat(d[1]) * (d[2] === "w" ? 0.01 : 1) : 1 });
+      out.push(d && d[2] === "w" ? { url, width: parseFloat(d[1]) } : { url, density: d ? parseFloat(d[1]) : 1 });
     }
+    return out;
+  }
+
+  /**
+   * The candidates of one image, best first, as the browser would pick them: the first <source> of a
+   * <picture> whose media matches, then the image's own srcset and src; within each, the smallest
+   * density that covers the screen's scale, else the largest. Only the best allowed one is fetched.
+   */
+  function imageCandidates(img) {
+    const scale = (typeof window !== "undefined" && window.devicePixelRatio) || 1;
+    const layout = (img.getBoundingClientRect && Math.round(img.getBoundingClientRect().width)) || parseInt(img.getAttribute("width") || "0", 10) || 0;
+    const rank = (list) =>
+      list
+        .map((c) => ({ ...c, d: c.width ? c.width / (layout || 1000) : c.density }))
+        .sort((a, b) => {
+          const aCovers = a.d >= scale;
+          const bCovers = b.d >= scale;
+          if (aCovers !== bCovers) return aCovers ? -1 : 1;
+          return aCovers ? a.d - b.d : b.d - a.d;
+        });
+    const out = [];
+    const picture = img.parentElement && img.parentElement.localName === "picture" ? img.parentElement : null;
+    if (picture) {
+      for (const source of picture.querySelectorAll("source")) {
+        const media = source.getAttribute("media");
+        const matches = !media || typeof window === "undefined" || !window.matchMedia || window.matchMedia(media).matches;
+        const list = parseSrcset(source.getAttribute("srcset") || "");
+        if (matches && list.length) {
+          out.push(...rank(list).map((c) => ({ ...c, attribute: "srcset", how: "img-srcset", source })));
+          break;
+        }
+      }
+    }
+    const own = img.hasAttribute("srcset") ? parseSrcset(img.getAttribute("srcset")).map((c) => ({ ...c, attribute: "srcset", how: "img-srcset" })) : [];
+    if (img.hasAttribute("src")) own.push({ url: img.getAttribute("src"), density: 1, attribute: "src", how: "img-src" });
+    out.push(...rank(own));
     return out;
   }
 
@@ -64,11 +100,14 @@
   }
 
   const refs = [];
-  function report(el, attribute, url, kind, how, extra) {
+  let nextGroup = 1;
+  function report(el, attribute, url, kind, how, extra, candidate) {
     if (!url) return;
     const tag = el.localName || "style";
     const g = how === "style-el" ? { width: null, height: null, hidden: false } : geometry(el);
-    refs.push({ url, element: tag, attribute, width: g.width, height: g.height, hidden: g.hidden, quoted: quoted(el), kind });
+    const ref = { url, element: tag, attribute, width: g.width, height: g.height, hidden: g.hidden, quoted: quoted(el), kind };
+    if (candidate) Object.assign(ref, candidate); // {group, rank}: alternatives of one image, best first
+    refs.push(ref);
     if (!sites.has(url)) sites.set(url, []);
     sites.get(url).push(Object.assign({ el, how }, extra || {}));
   }
@@ -86,18 +125,13 @@
   function collect() {
     for (const el of document.querySelectorAll("*")) {
       const tag = el.localName;
-      if (tag === "img" || (tag === "input" && (el.getAttribute("type") || "").toLowerCase() === "image")) {
-        report(el, "src", absolute(el.getAttribute("src")), "image", "img-src");
-        if (tag === "img" && el.hasAttribute("srcset")) {
-          for (const c of parseSrcset(el.getAttribute("srcset"))) {
-            report(el, "srcset", absolute(c.url), "image", "img-srcset", { weight: c.weight });
-          }
-        }
-      } else if (tag === "source" && el.parentElement && el.parentElement.localName === "picture") {
-        const img = el.parentElement.querySelector("img");
-        for (const c of parseSrcset(el.getAttribute("srcset") || "")) {
-          if (img) report(img, "srcset", absolute(c.url), "image", "img-srcset", { weight: c.weight, source: el });
-        }
+      if (tag === "img") {
+        const group = nextGroup++;
+        imageCandidates(el).forEach((c, rankIndex) => {
+          report(el, c.attribute, absolute(c.url), "image", c.how, { weight: -rankIndex, source: c.source }, { group, rank: rankIndex });
+        });
+      } else if (tag === "input" && (el.getAttribute("type") || "").toLowerCase() === "image") {
+        report(el, "src", absolute(el.getAttribute("src")), "image", "img-src", { weight: 0 });
       } else if (tag === "link") {
         const rel = (el.getAttribute("rel") || "").toLowerCase().split(/\s+/);
         if (rel.includes("stylesheet")) report(el, "href", absolute(el.getAttribute("href")), "stylesheet", "link");
@@ -173,7 +207,7 @@
   function putImage(site, url, dataUrl) {
     const state = imageSite(site);
     if (site.source) site.source.remove(); // a <picture> source would win over our <img>
-    state.candidates.set(url, { weight: site.how === "img-src" ? Infinity : site.weight, dataUrl });
+    state.candidates.set(url, { weight: site.weight, dataUrl });
     showBestImage(site.el);
   }
 

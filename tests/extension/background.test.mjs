@@ -358,3 +358,21 @@ test("a host that refuses the hand-shake is failing, and is retried", async () =
   await fake.clock.advance(1000);
   assert.equal(warden.host.state, "ready");
 });
+
+test("image alternatives (srcset, picture): only the best allowed candidate is fetched, the next if it fails", async () => {
+  const A1 = "http://img.shop.example/a-1x.png";
+  const A2 = "http://img.shop.example/a-2x.png";
+  const CDN = "https://cdn.other.example/a-best.png";
+  const alt = (url, rank) => ({ ...ref(url, "image", "img", "srcset"), group: 1, rank });
+  const host = new FakeHost({ decide: decideBy() });
+  const a = makeMessage(1, { refs: [alt(CDN, 0), alt(A1, 1), alt(A2, 2)] });
+  const { fake, warden } = await startWarden({ host, messages: [a] });
+  fake.network.route(A1, { status: 404 });
+  fake.network.route(A2, { type: "image/png", body: PNG });
+  fake.network.route(CDN, { type: "image/png", body: PNG });
+  const { port } = await show(fake, warden, 1, a);
+  assert.deepEqual(fake.network.requests.map((r) => r.url), [A1, A2], "the blocked best one is skipped, the failing one replaced");
+  assert.deepEqual(port.received.filter((m) => m.type === "inject").map((m) => m.url), [A2]);
+  await fake.messenger.runtime.sendMessage({ type: "popup.loadRest", tabId: 1 });
+  assert.deepEqual(fake.network.requests.map((r) => r.url), [A1, A2], "one candidate is enough");
+});

@@ -77,13 +77,20 @@ test("an allowed image comes back as a NEW element with the old attributes and a
   assert.deepEqual(sent.at(-1), { type: "injected", url: "https://img.shop.example/logo.png", rendered: true });
 });
 
+test("srcset: candidates are ranked as the browser would pick them (scale 1 here: 1x first)", () => {
+  const { sent } = runDisplayScript(PAGE);
+  const candidates = sent[0].refs.filter((r) => r.url.includes("/s"));
+  assert.deepEqual(candidates.map((r) => [r.url.split("/").pop(), r.rank]), [["s1.png", 0], ["s2.png", 1]]);
+  assert.equal(candidates[0].group, candidates[1].group);
+});
+
 test("srcset: the best candidate put back wins, and the new image has no remote srcset", () => {
   const { document, deliver } = runDisplayScript(PAGE);
-  deliver({ type: "inject", url: "https://img.shop.example/s1.png", dataUrl: DATA + "1" });
-  assert.equal(document.getElementById("resp").getAttribute("src"), DATA + "1");
   deliver({ type: "inject", url: "https://img.shop.example/s2.png", dataUrl: DATA + "2" });
+  assert.equal(document.getElementById("resp").getAttribute("src"), DATA + "2");
+  deliver({ type: "inject", url: "https://img.shop.example/s1.png", dataUrl: DATA + "1" });
   const img = document.getElementById("resp");
-  assert.equal(img.getAttribute("src"), DATA + "2");
+  assert.equal(img.getAttribute("src"), DATA + "1");
   assert.equal(img.hasAttribute("srcset"), false);
   assert.equal(document.querySelectorAll("#resp").length, 1);
 });
@@ -146,6 +153,6 @@ test("undo of one srcset candidate falls back to the next best one put back", ()
   const { document, deliver } = runDisplayScript(PAGE);
   deliver({ type: "inject", url: "https://img.shop.example/s1.png", dataUrl: DATA + "1" });
   deliver({ type: "inject", url: "https://img.shop.example/s2.png", dataUrl: DATA + "2" });
-  deliver({ type: "revert", urls: ["https://img.shop.example/s2.png"] });
-  assert.equal(document.getElementById("resp").getAttribute("src"), DATA + "1");
+  deliver({ type: "revert", urls: ["https://img.shop.example/s1.png"] });
+  assert.equal(document.getElementById("resp").getAttribute("src"), DATA + "2");
 });
