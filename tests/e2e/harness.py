@@ -56,6 +56,7 @@ class Scenario:
     headless: bool = True
     # marker ("begin/2", "end/2/load_rest", ...) -> action run before the proxy answers it
     hooks: dict[str, Callable[[RunningScenario], None]] = field(default_factory=dict)
+    extra_prefs: dict[str, object] = field(default_factory=dict)  # user.js additions
     settle_ms: int = 15000
     quiet_ms: int = 700
 
@@ -303,6 +304,7 @@ class Harness:
             messages=messages,
             proxy_port=proxy.port,
             ca_pem=self.ca.cert_path,
+            extra_prefs=scenario.extra_prefs,
         )
         started = time.monotonic()
         self.dns.resolver.delay = scenario.dns_delay

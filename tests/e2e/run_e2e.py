@@ -644,8 +644,50 @@ def labelled_suite(harness: Harness, checks: Checks, only: set[str] | None) -> N
         for n, name in enumerate(names, start=1):
             check_relaxed(checks, outcome, n, name, labels[name])
 
+    if wanted("wall-down"):
+        wall_down(harness, checks, by_name, labels, recipients)
+
     if wanted("screenshots"):
         screenshots(harness, checks, by_name, recipients)
+
+
+def wall_down(
+    harness: Harness,
+    checks: Checks,
+    by_name: dict[str, MessageFile],
+    labels: dict[str, Labels],
+    recipients: list[str],
+) -> None:
+    """The user has let Thunderbird load remote content itself: no add-on can stop that (the
+    requests never pass through any WebExtension API), so the add-on must notice and warn."""
+    name = "01-newsletter-known-tracker.eml"
+    scenario = Scenario(
+        "wall-down",
+        [by_name[name]],
+        extra_prefs={"mailnews.message_display.disable_remote_image": False},
+    )
+    outcome = harness.run(scenario, recipients)
+    print(f"e2e: Thunderbird's own remote content allowed: {outcome.seconds:.1f} s")
+    window = outcome.window(1)
+    report = window.report or {}
+    tracker_requests = [
+        e.url for e in window.requests if e.method != "CONNECT" and labels[name].forbidden(e)
+    ]
+    checks.check(
+        "[wall-down] Thunderbird itself fetched the tracker (what the wall normally stops)",
+        bool(tracker_requests),
+        "no tracker request: is the pref still honoured?",
+    )
+    seen = {normalise(u) for u in report.get("thunderbird_loaded") or [] if isinstance(u, str)}
+    missed = [u for u in tracker_requests if normalise(u) not in seen]
+    checks.check("[wall-down] the display script noticed every tracker load", not missed, missed)
+    popup = report.get("popup") or {}
+    flagged = [
+        item
+        for item in (popup.get("thunderbird_loaded") or [] if isinstance(popup, dict) else [])
+        if isinstance(item, dict) and item.get("tracker")
+    ]
+    checks.check("[wall-down] the popup warns about the tracker", bool(flagged), popup)
 
 
 def screenshots(
