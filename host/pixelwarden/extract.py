@@ -24,6 +24,7 @@ from a browser).
 
 from __future__ import annotations
 
+import base64
 import ipaddress
 import re
 import time
@@ -337,7 +338,14 @@ class _Reader:
 
     def _reparse(self, text: str, tag: str, state: int) -> None:
         if self.nesting >= _REPARSE_LIMIT:
+            # Too deep to parse again (each level could cost a full pass): a conservative
+            # scan instead, through every layer of entity encoding (srcdoc in srcdoc ...).
             self.found.warnings["reparse_limit"] = None
+            for _ in range(32):
+                decoded = _decode_entities(text)
+                if decoded == text:
+                    break
+                text = decoded
             for attribute, url in _scan_attributes(text):
                 self._add(url, Kind.OTHER, tag, attribute, state, None, None)
             return
@@ -447,14 +455,46 @@ def _track(r: _Reader, tag: str, a: Mapping[str, str], s: int, d: dict[str, str]
 
 def _frame(r: _Reader, tag: str, a: Mapping[str, str], s: int, d: dict[str, str] | None) -> None:
     r._attributes(tag, a, s, d, (("src", Kind.FRAME),))
+    # A document inside the frame loads its own resources: srcdoc, or a data: URL document.
+    srcdoc = a.get("srcdoc")
+    if srcdoc is not None and tag == "iframe":
+        r._reparse(srcdoc, tag, s & ~_NO_TEXT)
+    _embedded_document(r, tag, a.get("src"), s)
 
 
 def _object(r: _Reader, tag: str, a: Mapping[str, str], s: int, d: dict[str, str] | None) -> None:
     r._attributes(tag, a, s, d, (("data", Kind.OBJECT),))
+    _embedded_document(r, tag, a.get("data"), s)
 
 
 def _embed(r: _Reader, tag: str, a: Mapping[str, str], s: int, d: dict[str, str] | None) -> None:
     r._attributes(tag, a, s, d, (("src", Kind.OBJECT),))
+    _embedded_document(r, tag, a.get("src"), s)
+
+
+_DATA_DOCUMENT = re.compile(
+    r"\s*data:\s*(?:text/html|image/svg\+xml|application/xhtml\+xml)[^,]*,", re.IGNORECASE
+)
+
+
+def _embedded_document(r: _Reader, tag: str, url: str | None, state: int) -> None:
+    """<iframe src="data:text/html,…"> (or an SVG document) is rendered, and fetches what it
+    names: read it like the message itself."""
+    if not url or len(url) < 6 or url[:6].lower().lstrip()[:5] != "data:":
+        return
+    m = _DATA_DOCUMENT.match(url)
+    if m is None:
+        return
+    header, body = url[: m.end()], url[m.end() :]
+    if ";base64" in header.lower():
+        try:
+            raw = base64.b64decode(re.sub(r"[^A-Za-z0-9+/]", "", body) + "===", validate=False)
+        except ValueError:
+            return
+        document = raw.decode("utf-8", "replace")
+    else:
+        document = unquote(body, errors="replace")
+    r._reparse(document, tag, state & ~_NO_TEXT)
 
 
 def _svg_image(

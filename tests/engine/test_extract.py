@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import base64
+
 import pytest
 from pixelwarden.extract import extract
 from pixelwarden.model import Kind, Reference
@@ -772,3 +774,36 @@ def test_fragment_only_img_src_fetches_the_base_document() -> None:
 )
 def test_quote_marker_split_by_entities_or_tags(marker: str) -> None:
     assert only(f'<p>{marker}</p><img src="http://t.example/q.gif">').quoted
+
+
+def test_iframe_srcdoc_is_a_document_that_fetches() -> None:
+    html = '<iframe srcdoc="&lt;img src=&quot;http://t.example/srcdoc.gif&quot;&gt;"></iframe>'
+    assert urls(html) == ["http://t.example/srcdoc.gif"]
+
+
+@pytest.mark.parametrize(
+    "src",
+    [
+        "data:text/html,%3Cimg%20src%3Dhttp://t.example/doc.gif%3E",
+        "data:text/html;charset=utf-8;base64,"
+        + base64.b64encode(b'<img src="http://t.example/doc.gif">').decode(),
+        "DATA:image/svg+xml,<svg><image href='http://t.example/doc.gif'/></svg>",
+    ],
+)
+def test_data_url_documents_in_frames_and_objects(src: str) -> None:
+    for tag, attribute in (("iframe", "src"), ("object", "data"), ("embed", "src")):
+        found = urls(f'<{tag} {attribute}="{src}"></{tag}>')
+        assert found == ["http://t.example/doc.gif"], (tag, found)
+
+
+def test_data_url_of_other_types_is_not_read() -> None:
+    assert urls('<iframe src="data:text/plain,<img src=http://t.example/no.gif>">') == []
+
+
+def test_nested_srcdoc_is_bounded() -> None:
+    html = '<img src="http://t.example/deep.gif">'
+    for _ in range(8):
+        html = '<iframe srcdoc="' + html.replace("&", "&amp;").replace('"', "&quot;") + '">'
+    extraction = extract(html)
+    assert [r.url for r in extraction.references] == ["http://t.example/deep.gif"]
+    assert "reparse_limit" in extraction.warnings
