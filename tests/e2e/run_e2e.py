@@ -253,6 +253,10 @@ def check_display(
         not (leaks := privacy_headers(window)),
         leaks,
     )
+    # (srcset/picture alternates excepted: one candidate per image is enough, as in Thunderbird)
+    alternates = {normalise(u) for g in labels.first_party_any + labels.third_party_any for u in g}
+    unfetched = sorted(allowed_urls(report) - requested - alternates)
+    checks.check(f"{tag}: everything the host allowed was fetched", not unfetched, unfetched)
     for group in labels.first_party_groups:
         wanted = {normalise(u) for u in group}
         checks.check(
