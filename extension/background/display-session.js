@@ -45,6 +45,7 @@ export class DisplaySession {
     this.groups = new Map(); // image group (srcset/picture alternatives) -> [{url, rank}]
     this.ungrouped = new Set(); // urls referenced at least once outside a group
     this.requests = []; // classify request ids (for updates after a choice)
+    this.renderedFor = new Map(); // classify request id -> the rendered list it carried
     this.attempted = new Set(); // urls whose fetch was started
     this.fetches = []; // {url, outcome, detail, type, bytes}
     this.sheets = new Map(); // stylesheet url -> {text, base, entries, depth, data: Map}
@@ -152,6 +153,7 @@ export class DisplaySession {
     const reply = await this.host.request("classify", { message: this.messagePayload(), rendered });
     if (this.closed) return reply;
     this.requests.push(reply.id);
+    this.renderedFor.set(reply.id, rendered);
     this.verdict.set(reply.id, { ...reply.verdict, truncated: reply.truncated === true });
     this.onChange(this);
     if (Array.isArray(reply.pending) && reply.pending.length > 0) {
@@ -166,9 +168,26 @@ export class DisplaySession {
       if (this.closed) return;
       this.verdict.set(requestId, { ...reply.verdict, truncated: reply.truncated === true });
       this.onChange(this);
-    } catch {
+    } catch (e) {
       // No late answer: what was pending stays blocked (dns_pending). Fail closed.
+      if (e?.code === "unknown_request" && !this.closed) await this.reclassify(requestId);
     }
+  }
+
+  /** The host forgot the request (it restarted, or remembers only the last 128): ask again. */
+  async reclassify(requestId) {
+    const rendered = this.renderedFor.get(requestId);
+    if (!rendered) return;
+    try {
+      await this.classify(rendered);
+    } catch {
+      return; // the old answer stays: nothing more loads
+    }
+    // Only now forget the old answer, so that nothing is allowed in between by its absence.
+    this.requests = this.requests.filter((id) => id !== requestId);
+    this.renderedFor.delete(requestId);
+    this.verdict.delete(requestId);
+    this.onChange(this);
   }
 
   /** The whole first pass. Never throws: failures end in a fail-closed outcome. */

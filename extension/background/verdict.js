@@ -49,6 +49,14 @@ export class MergedVerdict {
     this.cache = null;
   }
 
+  /** Forgets the answer to `requestId` (it was asked again under a new id). */
+  delete(requestId) {
+    if (this.answers.delete(requestId)) {
+      this.order = this.order.filter((id) => id !== requestId);
+      this.cache = null;
+    }
+  }
+
   get main() {
     return this.order.length ? this.answers.get(this.order[0]) : null;
   }

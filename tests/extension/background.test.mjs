@@ -376,3 +376,21 @@ test("image alternatives (srcset, picture): only the best allowed candidate is f
   await fake.messenger.runtime.sendMessage({ type: "popup.loadRest", tabId: 1 });
   assert.deepEqual(fake.network.requests.map((r) => r.url), [A1, A2], "one candidate is enough");
 });
+
+test("after a host restart, a choice still works: the forgotten request is classified again", async () => {
+  const host = new FakeHost({ decide: decideBy({ trackers: ["pixel.tracker.example"] }) });
+  const a = newsletter(1);
+  const { fake, warden } = await startWarden({ host, messages: [a] });
+  routeAll(fake);
+  await show(fake, warden, 1, a);
+  host.crash();
+  host.classified.clear(); // a new host process remembers no request
+  await settle();
+  await fake.clock.advance(1000);
+  assert.equal(warden.host.state, "ready");
+  const model = await fake.messenger.runtime.sendMessage({ type: "popup.loadRest", tabId: 1 });
+  assert.equal(host.of("classify").length, 2);
+  assert.deepEqual(fake.network.requests.map((r) => r.url), [LOGO, BANNER]);
+  assert.equal(model.other_blocked.count, 0);
+  assert.equal(model.trackers.count, 1);
+});

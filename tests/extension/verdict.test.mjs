@@ -64,3 +64,13 @@ test("malformed answers are ignored rather than trusted", () => {
   v.set(3, verdict({ url: "https://a.example/x", action: "ALLOW" }));
   assert.equal(v.isAllowed("https://a.example/x"), false);
 });
+
+test("forgetting a request's answer removes its decisions", () => {
+  const v = new MergedVerdict();
+  v.set(1, verdict(r("https://a.example/x", "block")));
+  v.set(2, verdict(r("https://a.example/x", "allow")));
+  assert.equal(v.isAllowed("https://a.example/x"), false);
+  v.delete(1);
+  assert.equal(v.isAllowed("https://a.example/x"), true);
+  assert.equal(v.main.resources[0].action, "allow");
+});
