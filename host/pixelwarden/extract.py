@@ -397,10 +397,39 @@ class _Reader:
                 self._add(url, kind, tag, name, state, size[0], size[1])
 
 
-def _css_urls(css: str) -> list[CssUrl]:
-    """CSS URLs, without fragment-only ones: url(#id) names something in this document (an SVG
-    gradient, filter or mask), even under a <base href>."""
-    return [item for item in find_urls(css) if not item.url.lstrip().startswith("#")]
+def _css_urls(css: str, depth: int = 0) -> list[CssUrl]:
+    """CSS URLs, without fragment-only ones (url(#id) names something in this document: an SVG
+    gradient, filter or mask, even under a <base href>), and with the URLs of stylesheets
+    written inline as data: URLs (@import url("data:text/css,…")), which load like any other."""
+    found: list[CssUrl] = []
+    for item in find_urls(css):
+        if item.url.lstrip().startswith("#"):
+            continue
+        inner = _data_stylesheet(item.url) if item.context == "import" else None
+        if inner is not None and depth < _REPARSE_LIMIT:
+            found.extend(_css_urls(inner, depth + 1))
+        else:
+            found.append(item)
+    return found
+
+
+_DATA_CSS = re.compile(r"\s*data:\s*text/css[^,]*,", re.IGNORECASE)
+
+
+def _data_stylesheet(url: str) -> str | None:
+    """The text of a data:text/css URL, or None."""
+    m = _DATA_CSS.match(url)
+    return None if m is None else _data_body(url[: m.end()], url[m.end() :])
+
+
+def _data_body(header: str, body: str) -> str | None:
+    if ";base64" in header.lower():
+        try:
+            raw = base64.b64decode(re.sub(r"[^A-Za-z0-9+/]", "", body) + "===", validate=False)
+        except ValueError:
+            return None
+        return raw.decode("utf-8", "replace")
+    return unquote(body, errors="replace")
 
 
 def _style_of(attrib: Mapping[str, str]) -> dict[str, str] | None:
@@ -485,16 +514,9 @@ def _embedded_document(r: _Reader, tag: str, url: str | None, state: int) -> Non
     m = _DATA_DOCUMENT.match(url)
     if m is None:
         return
-    header, body = url[: m.end()], url[m.end() :]
-    if ";base64" in header.lower():
-        try:
-            raw = base64.b64decode(re.sub(r"[^A-Za-z0-9+/]", "", body) + "===", validate=False)
-        except ValueError:
-            return
-        document = raw.decode("utf-8", "replace")
-    else:
-        document = unquote(body, errors="replace")
-    r._reparse(document, tag, state & ~_NO_TEXT)
+    document = _data_body(url[: m.end()], url[m.end() :])
+    if document is not None:
+        r._reparse(document, tag, state & ~_NO_TEXT)
 
 
 def _svg_image(
@@ -539,6 +561,10 @@ def _link(r: _Reader, tag: str, a: Mapping[str, str], s: int, d: dict[str, str] 
             r._attributes(tag, a, s, d, (("imagesrcset", Kind.IMAGE),))
     if kind is not None:
         r._attributes(tag, a, s, d, (("href", kind),))
+    css = _data_stylesheet(a.get("href", "")) if kind is Kind.STYLESHEET else None
+    if css is not None:  # <link rel=stylesheet href="data:text/css,…">: its URLs load
+        for item in _css_urls(css):
+            r._add(item.url, _CSS_KINDS[item.context], tag, "href", s, None, None)
 
 
 def _base(r: _Reader, tag: str, a: Mapping[str, str], s: int, d: dict[str, str] | None) -> None:

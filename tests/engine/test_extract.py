@@ -807,3 +807,18 @@ def test_nested_srcdoc_is_bounded() -> None:
     extraction = extract(html)
     assert [r.url for r in extraction.references] == ["http://t.example/deep.gif"]
     assert "reparse_limit" in extraction.warnings
+
+
+def test_stylesheets_written_as_data_urls_load_what_they_name() -> None:
+    html = (
+        "<link rel=stylesheet href=\"data:text/css,@import 'http://t.example/i.css';"
+        'p{background:url(http://t.example/bg.png)}">'
+        '<style>@import url("data:text/css;base64,'
+        + base64.b64encode(b"@font-face{src:url(http://t.example/f.woff)}").decode()
+        + '");</style>'
+    )
+    assert {(r.url, r.kind) for r in refs(html)} == {
+        ("http://t.example/i.css", Kind.STYLESHEET),
+        ("http://t.example/bg.png", Kind.IMAGE),
+        ("http://t.example/f.woff", Kind.FONT),
+    }
