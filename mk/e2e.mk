@@ -20,7 +20,9 @@ endif
 
 .PHONY: e2e e2e-corpus run screenshots
 
+# The harness checks itself first (proxy, CA, DNS, attribution rules; loopback only, ~5 s).
 e2e: install xpi
+	$(BIN)/pytest -q tests/e2e
 	$(BIN)/python tests/e2e/run_e2e.py $(E2E_ARGS)
 
 # The shared corpus of real mail, inside the private network namespace only (nothing can leave).

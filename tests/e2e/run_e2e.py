@@ -768,6 +768,12 @@ def folder_run(
                 ],
                 "decisions": resources_of(report),
                 "not_allowed": bad,
+                # informational: allowed but not fetched (srcset alternates, fetch refusals, ...)
+                "allowed_not_fetched": sorted(
+                    allowed_urls(report)
+                    - {normalise(e.url) for e in window.requests if e.method != "CONNECT"}
+                ),
+                "fetches": (report or {}).get("fetches") or [],
             }
         )
     stray = [f"{e.method} {e.url}" for e in outcome.unattributed]
@@ -789,6 +795,11 @@ def folder_run(
             "requests": sum(len(m["requests"]) for m in messages),
             "requests_not_allowed": sum(len(m["not_allowed"]) for m in messages),
             "requests_for_blocked": len(hits),
+            "trackers_blocked": sum(
+                int(v.get("trackers_blocked") or 0)
+                for w in outcome.windows.values()
+                if (v := verdict_of(w.report)) is not None
+            ),
             "seconds": round(outcome.seconds, 1),
         },
     }

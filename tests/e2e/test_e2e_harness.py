@@ -145,3 +145,92 @@ def test_zone_must_map_names_to_names(tmp_path: Path) -> None:
     bad.write_text('{"a.example": ["b.example"]}')
     with pytest.raises(ValueError):
         load_zone(bad)
+
+
+# -- the run's own rules, on synthetic logs: each must be able to fail ---------------------------
+
+from harness import attribute  # noqa: E402
+from labels import Labels  # noqa: E402
+from proxy import Entry  # noqa: E402
+from run_e2e import unallowed_requests  # noqa: E402
+from urls import normalise  # noqa: E402
+
+
+def _log(*items: tuple[str, str | None]) -> list[Entry]:
+    entries = []
+    for seq, (url, marker) in enumerate(items):
+        host = url.split("/")[2].split(":")[0] if "://" in url else url.split(":")[0]
+        method = "CONNECT" if "://" not in url else "GET"
+        entries.append(Entry(seq, float(seq), method, url, host, marker))
+    return entries
+
+
+def test_markers_attribute_requests_to_messages_and_phases() -> None:
+    entries = _log(
+        ("http://stray.example/before.png", None),
+        ("http://marker.pixelwarden.test/begin/1", "begin/1"),
+        ("https://a.example/1.png", None),
+        ("http://marker.pixelwarden.test/end/1", "end/1"),
+        ("http://marker.pixelwarden.test/begin/1/load_rest", "begin/1/load_rest"),
+        ("https://cdn.example/2.png", None),
+        ("http://marker.pixelwarden.test/end/1/load_rest", "end/1/load_rest"),
+        ("http://marker.pixelwarden.test/begin/2", "begin/2"),
+        ("https://b.example/3.png", None),
+    )
+    reports = [{"event": "message", "n": 1, "phase": "display", "badge": {"text": "0"}}]
+    windows, unattributed = attribute(entries, reports)
+    assert [e.url for e in unattributed] == ["http://stray.example/before.png"]
+    assert [e.url for e in windows[(1, "display")].requests] == ["https://a.example/1.png"]
+    assert windows[(1, "display")].complete and windows[(1, "display")].report == reports[0]
+    assert [e.url for e in windows[(1, "load_rest")].requests] == ["https://cdn.example/2.png"]
+    assert not windows[(2, "display")].complete  # no end marker: the message never finished
+
+
+def test_a_request_the_host_did_not_allow_is_reported() -> None:
+    entries = _log(
+        ("http://marker.pixelwarden.test/begin/1", "begin/1"),
+        ("shop.example:443", None),
+        ("https://shop.example/logo.png", None),
+        ("https://shop.example/o/pixel.gif", None),
+        ("tracker.example:443", None),
+        ("http://marker.pixelwarden.test/end/1", "end/1"),
+    )
+    report = {
+        "verdict": {
+            "resources": [
+                {"url": "https://SHOP.example:443/logo.png", "action": "allow"},
+                {"url": "https://shop.example/o/pixel.gif", "action": "block"},
+            ]
+        }
+    }
+    windows, _ = attribute(entries, [])
+    assert unallowed_requests(windows[(1, "display")], report) == [
+        "GET https://shop.example/o/pixel.gif",
+        "CONNECT tracker.example:443",
+    ]
+    # the host never answered: every request is one it did not allow
+    assert len(unallowed_requests(windows[(1, "display")], None)) == 4
+
+
+def test_labels_catch_tracker_urls_hosts_paths_and_links() -> None:
+    labels = Labels(
+        tracker_urls=("https://bakery.example/o/abc.gif",),
+        tracker_hosts=("list-manage.com",),
+        tracker_paths=("/track/open.php",),
+        links=("https://shop.example/autumn",),
+    )
+
+    def why(url: str) -> str | None:
+        return labels.forbidden(_log((url, None))[0])
+
+    assert why("https://bakery.example/o/abc.gif#x") == "tracker URL"
+    assert why("us21.list-manage.com:443") == "tracker host list-manage.com"
+    assert why("https://other.example/track/open.php?u=1") == "tracker path /track/open.php"
+    assert why("https://shop.example/autumn?utm_source=x") == "link https://shop.example/autumn"
+    assert why("https://bakery.example/img/logo.png") is None
+
+
+def test_url_normalisation_matches_what_the_browser_sends() -> None:
+    assert normalise("HTTPS://Shop.Example:443/a b.png#frag") == "https://shop.example/a%20b.png"
+    assert normalise("http://shop.example:80") == "http://shop.example/"
+    assert normalise("https://shop.example:8443/x?e=a@b") == "https://shop.example:8443/x?e=a@b"
