@@ -17,7 +17,7 @@ $(BIN)/pixelwarden: host/pyproject.toml
 install: $(BIN)/pixelwarden
 
 # Every test: engine, DNS, native host, add-on unit tests, lint, and the real-Thunderbird run.
-test: install lint test-python test-extension e2e
+test: install lint lint-extension test-python test-extension e2e
 
 # One pytest run per tier: each tier has its own conftest fixtures (a loopback DNS server, a host
 # process pipe) and they stay out of each other's way.
