@@ -429,6 +429,11 @@ def _cmd_install(args: argparse.Namespace) -> int:
     for line in apply_plan(the_plan):
         print(line)
     print(f"Pixel Warden {__version__}: native host registered for add-on {ADDON_ID}.")
+    if the_plan.platform == "darwin" and not the_plan.system:
+        print(
+            "On macOS some Thunderbird builds only read the machine-wide folder: if the add-on "
+            "reports the host as missing, run `sudo pixelwarden install --system`."
+        )
     if the_plan.platform == "linux":
         for sandbox in detect_sandboxes():
             print(f"\nWarning: a {sandbox.kind} Thunderbird was found ({sandbox.evidence}).")
