@@ -107,7 +107,7 @@ def main() -> int:
     dns_port = free_udp_port()
     dns = ZoneDNSServer(load_zone(HERE / "fixtures" / "zone.json"), port=dns_port).start()
     ca = TestCA(root / "ca")
-    proxy = LoggingProxy(ca, root / "proxy.jsonl")
+    proxy = LoggingProxy(ca, root / "proxy.jsonl", web_root=HERE / "fixtures" / "web")
 
     def show(
         marker: str,

@@ -32,6 +32,7 @@ from thunderbird import Thunderbird, isolated_env
 
 REPO = Path(__file__).resolve().parents[2]
 VENV_BIN = REPO / ".venv" / "bin"
+WEB_ROOT = Path(__file__).resolve().parent / "fixtures" / "web"  # files the proxy serves as is
 MARKER_BASE = "http://marker.pixelwarden.test"
 DISPLAY = "display"
 LOAD_REST = "load_rest"
@@ -296,7 +297,7 @@ class Harness:
         write_driver_switch(home, scenario)
 
         queries_before = len(self.dns.queries)
-        proxy = LoggingProxy(self.ca, directory / "proxy.jsonl").start()
+        proxy = LoggingProxy(self.ca, directory / "proxy.jsonl", web_root=WEB_ROOT).start()
         messages = [(i + 1, f.name, f.raw) for i, f in enumerate(scenario.files)]
         profile = create_profile(
             directory / "profile",

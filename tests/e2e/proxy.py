@@ -122,8 +122,15 @@ _LOGGED_HEADERS = ("cookie", "referer", "origin", "accept", "user-agent", "range
 class LoggingProxy:
     """Logs and answers every request; forwards nothing. Runs in background threads."""
 
-    def __init__(self, ca: TestCA, log_path: Path | None = None, port: int = 0) -> None:
+    def __init__(
+        self,
+        ca: TestCA,
+        log_path: Path | None = None,
+        port: int = 0,
+        web_root: Path | None = None,
+    ) -> None:
         self.ca = ca
+        self.web_root = web_root
         self.log_path = log_path
         self.on_marker: MarkerHook | None = None
         self._entries: list[Entry] = []
@@ -222,6 +229,17 @@ class LoggingProxy:
             if not keep_alive:
                 return
 
+    def _web_file(self, host: str, path: str) -> tuple[str, bytes] | None:
+        """A file of the fake web (``web_root/<host>/<path>``), for content that must say
+        something, such as a stylesheet with its own ``url()`` references."""
+        if self.web_root is None or not host:
+            return None
+        candidate = (self.web_root / host.lower() / path.lstrip("/")).resolve()
+        if self.web_root.resolve() not in candidate.parents or not candidate.is_file():
+            return None
+        types = {".css": "text/css", ".png": "image/png", ".gif": "image/gif"}
+        return types.get(candidate.suffix, "application/octet-stream"), candidate.read_bytes()
+
     def _respond(
         self,
         conn: socket.socket,
@@ -235,7 +253,9 @@ class LoggingProxy:
         if marker is not None:
             content_type, body = "text/plain", b"ok\n"
         else:
-            content_type, body = answer_for(parts.path, headers.get("accept", ""))
+            content_type, body = self._web_file(parts.hostname or "", parts.path) or answer_for(
+                parts.path, headers.get("accept", "")
+            )
         lines = [
             "HTTP/1.1 200 OK",
             f"Content-Type: {content_type}",
