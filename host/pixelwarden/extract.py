@@ -205,7 +205,7 @@ class _Reader:
         special = _SPECIAL.get(tag)  # None for the common div/p/span/a/font/...
         if special is not None:
             state |= special[0]
-        decls: dict[str, str] | None = None
+        decls: dict[str, str] | None = None  # the handlers look the declarations up when needed
         style = None
         if attrib:
             style = attrib.get("style")
@@ -213,10 +213,10 @@ class _Reader:
                 known = _STYLES.get(style)
                 if known is None:
                     known = _style_facts(style)
-                decls = known[0]
-                if decls is not None:
-                    state = _hiding(state, decls)
-                if not known[1]:
+                hides, shows, may_fetch = known
+                if hides or shows:
+                    state = (state | hides) & ~shows
+                if not may_fetch:
                     style = None
             if "hidden" in attrib:
                 state |= _HIDDEN
@@ -606,24 +606,24 @@ _SPECIAL: dict[str, tuple[int, _Handler | None, bool]] = {
 
 # Newsletters repeat the same style attributes hundreds of times, and a sender's next message
 # repeats them again: remember what each one says (bounded, cleared when full).
-_STYLES: dict[str, tuple[dict[str, str] | None, bool]] = {}
+_STYLES: dict[str, tuple[int, int, bool]] = {}
 _STYLES_MAX = 8192
 
 
-def _style_facts(style: str) -> tuple[dict[str, str] | None, bool]:
-    """(declarations if the style may hide the element, else None; whether it may fetch)."""
+def _style_facts(style: str) -> tuple[int, int, bool]:
+    """What a style attribute does to the element's state: (state bits it sets, state bits it
+    clears, whether it may fetch something)."""
     s = style.lower()
     may_hide = (
         ("none" in s and "display" in s)
         or "visib" in s
         or "opacity" in s
         or ("overflow" in s and ("hidden" in s or "clip" in s))
+        or ("position" in s and "-" in s)
         or "\\" in s
     )
-    facts = (
-        parse_declarations(style) if may_hide else None,
-        "url(" in s or "image-set" in s or "\\" in s,
-    )
+    hides, shows = _hiding(_declarations(style)) if may_hide else (0, 0)
+    facts = (hides, shows, "url(" in s or "image-set" in s or "\\" in s)
     if len(_STYLES) >= _STYLES_MAX:
         _STYLES.clear()
     _STYLES[style] = facts
@@ -659,25 +659,38 @@ def _quote_class(cls: str) -> bool:
     return known
 
 
-def _hiding(state: int, decls: dict[str, str]) -> int:
+def _hiding(decls: dict[str, str]) -> tuple[int, int]:
+    """(state bits set, state bits cleared) by these declarations."""
+    hides = shows = 0
     if decls.get("display") == "none":
-        state |= _HIDDEN
+        hides |= _HIDDEN
     visibility = decls.get("visibility")
     if visibility in ("hidden", "collapse"):
-        state |= _VIS_HIDDEN
+        hides |= _VIS_HIDDEN
     elif visibility == "visible":
-        state &= ~_VIS_HIDDEN
+        shows |= _VIS_HIDDEN  # visibility is inherited, and a descendant may undo it
     opacity = decls.get("opacity")
     if opacity is not None and _is_zero(opacity):
-        state |= _HIDDEN
+        hides |= _HIDDEN
     overflow = decls.get("overflow", "")
     if "hidden" in overflow or "clip" in overflow:
         for name in ("height", "max-height", "width", "max-width"):
             value = decls.get(name)
             if value is not None and length_px(value) == 0:
-                state |= _HIDDEN
+                hides |= _HIDDEN
                 break
-    return state
+    if decls.get("position") in ("absolute", "fixed", "relative"):
+        # Moved far off the page (left:-9999px): the classic hiding place of preheaders
+        # and pixels.
+        for name in ("left", "top", "right"):
+            offset = _OFFSET.fullmatch(decls.get(name, ""))
+            if offset is not None and float(offset.group(1)) <= -1000:
+                hides |= _HIDDEN
+                break
+    return hides, shows
+
+
+_OFFSET = re.compile(r"(-[0-9]+(?:\.[0-9]*)?)(?:px|pt|em|rem)?")
 
 
 def _is_zero(value: str) -> bool:

@@ -583,6 +583,9 @@ def test_size_of_css_background_is_the_elements() -> None:
         '<div style="display:n\\6f ne"><img src="http://t.example/p.gif"></div>',
         '<div style="display:none !important; display:block"><img src="http://t.example/p.gif">',
         '<div style="display:none"><div style="display:block"><img src="http://t.example/p.gif">',
+        '<div style="position:absolute;left:-9999px"><img src="http://t.example/p.gif"></div>',
+        '<img src="http://t.example/p.gif" style="position: fixed; top: -5000px">',
+        '<img src="http://t.example/p.gif" style="position:relative;left:-9999px">',
     ],
 )
 def test_hidden(html: str) -> None:
@@ -605,6 +608,8 @@ def test_hidden(html: str) -> None:
         '<img src="http://t.example/p.gif" style="display:block">',
         '<img src="http://t.example/p.gif" style="display:none; display:block">',
         '<img src="http://t.example/p.gif" style="text-decoration:none;border:none">',
+        '<img src="http://t.example/p.gif" style="position:absolute;left:-10px">',
+        '<img src="http://t.example/p.gif" style="margin-left:-9999px">',
     ],
 )
 def test_not_hidden(html: str) -> None:
