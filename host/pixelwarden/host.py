@@ -41,7 +41,9 @@ log = logging.getLogger("pixelwarden.host")
 LOG_FILE = "host.log"
 LOG_BYTES = 1_000_000
 LOG_BACKUPS = 3
-QUEUE_FRAMES = 32  # frames read ahead of the loop at most
+QUEUE_FRAMES = 4  # frames read ahead of the loop at most
+MAX_IN_FLIGHT = 256  # requests being answered at once (each `update` may wait seconds for DNS)
+MAX_IN_FLIGHT_BYTES = 256 * 1024 * 1024
 
 
 def log_dir() -> Path:
@@ -129,6 +131,40 @@ class Channel:
                 self.closed = True
 
 
+class InFlight:
+    """Bounds the requests being answered at once, by number and by bytes.
+
+    Without it a client writing faster than the host answers would make the host hold every
+    request in memory. One request larger than the byte budget is still taken, alone. Only the
+    serving loop acquires; tasks release when their reply is queued.
+    """
+
+    def __init__(self, max_requests: int = MAX_IN_FLIGHT, max_bytes: int = MAX_IN_FLIGHT_BYTES):
+        self.max_requests = max_requests
+        self.max_bytes = max_bytes
+        self.requests = 0
+        self.bytes = 0
+        self._room: asyncio.Future[None] | None = None
+
+    def _fits(self, size: int) -> bool:
+        if self.requests == 0:
+            return True
+        return self.requests < self.max_requests and self.bytes + size <= self.max_bytes
+
+    async def acquire(self, size: int) -> None:
+        while not self._fits(size):
+            self._room = asyncio.get_running_loop().create_future()
+            await self._room
+        self.requests += 1
+        self.bytes += size
+
+    def release(self, size: int) -> None:
+        self.requests -= 1
+        self.bytes -= size
+        if self._room is not None and not self._room.done():
+            self._room.set_result(None)
+
+
 async def serve(inp: BinaryIO, out: BinaryIO, session: Session) -> None:
     """Answer every frame of ``inp`` on ``out`` until end of input."""
     loop = asyncio.get_running_loop()
@@ -145,19 +181,28 @@ async def serve(inp: BinaryIO, out: BinaryIO, session: Session) -> None:
             with contextlib.suppress(RuntimeError):  # the loop may already be gone
                 asyncio.run_coroutine_threadsafe(queue.put(None), loop).result()
 
-    async def answer(item: bytes | FrameError) -> None:
-        if isinstance(item, FrameError):
-            log.info("frame error: %s", item.code)
-            reply = frame_error_reply(item)
-        else:
-            reply = await session.reply_to(item)
-        channel.send(encode_reply(reply))
+    budget = InFlight()
+
+    async def answer(item: bytes | FrameError, size: int) -> None:
+        try:
+            if isinstance(item, FrameError):
+                log.info("frame error: %s", item.code)
+                reply = frame_error_reply(item)
+            else:
+                reply = await session.reply_to(item)
+            channel.send(encode_reply(reply))
+        finally:
+            budget.release(size)
 
     reader = threading.Thread(target=read_frames, name="pixelwarden-stdin", daemon=True)
     reader.start()
     tasks: set[asyncio.Task[None]] = set()
     while (item := await queue.get()) is not None:
-        task = asyncio.create_task(answer(item))
+        size = len(item) if isinstance(item, bytes) else 0
+        await budget.acquire(
+            size
+        )  # when full, reading stops: the client waits, memory does not grow
+        task = asyncio.create_task(answer(item, size))
         tasks.add(task)
         task.add_done_callback(tasks.discard)
     if tasks:
