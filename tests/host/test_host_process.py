@@ -599,6 +599,28 @@ def test_update_sent_before_its_classify_finished_still_waits(host: Host, slow_d
 
 
 @needs_engine
+@needs_fake_dns
+def test_no_look_up_for_a_host_that_only_undecided_urls_use(host: Host, slow_dns: Any) -> None:
+    """A URL the add-on saw but the HTML lacks never loads: its name is not sent to DNS."""
+    _use_dns(host, slow_dns)
+    rendered = [{"url": "https://www.shop.example/injected.png", "width": 300, "height": 100}]
+    reply = host.request(
+        {"id": 1, "type": "classify", "message": message("<p>Hi</p>"), "rendered": rendered}
+    )
+    injected = decision(reply, "https://www.shop.example/injected.png")
+    assert injected["action"] == "block" and injected["reasons"][0] == "undecided"
+    assert reply["pending"] == []
+    assert slow_dns.asked("www.shop.example") == 0
+    # The same name in the message itself is looked up.
+    html = '<p>Hi</p><img src="https://www.shop.example/logo.png" width="200" height="50">'
+    second = host.request({"id": 2, "type": "classify", "message": message(html)}, timeout=30)
+    assert host.close() == 0
+    assert slow_dns.asked("www.shop.example") >= 1
+    logo = decision(second, "https://www.shop.example/logo.png")
+    assert "undecided" not in logo["reasons"]
+
+
+@needs_engine
 def test_without_the_dns_module_pending_hosts_stay_blocked(
     host_env: dict[str, str],
 ) -> None:
