@@ -243,7 +243,7 @@
         case "img-src":
         case "img-srcset":
           putImage(site, url, dataUrl);
-          images.push(imageState.get(site.el).el);
+          if (imageState.get(site.el).el.localName === "img") images.push(imageState.get(site.el).el);
           break;
         case "background-attr":
           saveAttribute(site.el, "style");
@@ -267,7 +267,7 @@
     }
     injectedUrls.add(url);
     // For images, acknowledge once decoded, saying whether they rendered (the end-to-end run checks it).
-    const pending = images.filter((img) => img.localName === "img" && !img.complete);
+    const pending = images.filter((img) => !img.complete);
     const done = () => port.postMessage({ type: "injected", url, rendered: images.length ? images.every((img) => img.naturalWidth > 0) : null });
     if (pending.length === 0) {
       done();

@@ -156,3 +156,13 @@ test("undo of one srcset candidate falls back to the next best one put back", ()
   deliver({ type: "revert", urls: ["https://img.shop.example/s1.png"] });
   assert.equal(document.getElementById("resp").getAttribute("src"), DATA + "2");
 });
+
+test("an image input is put back in place (its src), acknowledged without a decode check", () => {
+  const { document, sent, deliver } = runDisplayScript(`<html><body><form><input id="go" type="image" src="https://img.shop.example/go.gif" alt="Go"></form></body></html>`);
+  assert.deepEqual(sent[0].refs.map((r) => [r.element, r.attribute]), [["input", "src"]]);
+  deliver({ type: "inject", url: "https://img.shop.example/go.gif", dataUrl: DATA });
+  assert.equal(document.getElementById("go").getAttribute("src"), DATA);
+  assert.deepEqual(sent.at(-1), { type: "injected", url: "https://img.shop.example/go.gif", rendered: null });
+  deliver({ type: "revert", urls: ["https://img.shop.example/go.gif"] });
+  assert.equal(document.getElementById("go").getAttribute("src"), "https://img.shop.example/go.gif");
+});
