@@ -172,7 +172,11 @@ def test_a_reply_that_cannot_fit_becomes_an_error() -> None:
 
 
 @needs_engine
-def test_lone_surrogate_urls_are_classified(tmp_path: Path) -> None:
+def test_lone_surrogate_urls_are_classified(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    for name in ("DATA", "CACHE", "LOG"):  # nothing of the user's own folders is read
+        monkeypatch.setenv(f"PIXELWARDEN_{name}_DIR", str(tmp_path / name.lower()))
     store = SettingsStore.open(tmp_path / "s.sqlite3")
     store.update({"uncloak": False})
     session = Session(store=store)
