@@ -294,3 +294,20 @@ def test_doctor_reports_an_unreadable_settings_file(tmp_path: Path) -> None:
         os.environ.update(old)
     assert checks["settings readable"].status == "fail"
     assert settings_file.read_bytes().startswith(b"not sqlite")  # the doctor changes nothing
+
+
+def test_doctor_on_the_macos_layout(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    env = make_host_env(tmp_path)
+    for name, value in env.items():
+        if name == "HOME" or name.startswith("PIXELWARDEN_"):
+            monkeypatch.setenv(name, value)  # the handshake's host inherits them
+    apply_plan(plan("darwin", env=env))
+    checks = {c.name: c for c in run_checks(env, "darwin")}
+    assert checks["manifest found"].status == "ok"
+    assert (
+        "Library/Application Support/Mozilla/NativeMessagingHosts"
+        in checks["manifest found"].detail
+    )
+    assert checks["manifest valid"].status == "ok"
+    assert checks["handshake"].status == "ok", checks["handshake"].detail
+    assert checks["settings readable"].status == "ok"
