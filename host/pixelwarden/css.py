@@ -40,7 +40,8 @@ _TOKEN = re.compile(
     rf"""
     (?P<ws>[ \t\r\n\f]++)
   | (?P<comment>/\*(?:[^*]++|\*(?!/))*+(?:\*/)?)
-  | (?P<string>(?P<q>["'])(?:(?!(?P=q))[^\\\r\n\f]|\\[\s\S]|\\\Z)*+(?:(?P=q)|(?=[\r\n\f])|\Z))
+  | (?P<string>"(?:[^"\\\r\n\f]++|\\[\s\S]|\\\Z)*+(?:"|(?=[\r\n\f])|\Z)
+              |'(?:[^'\\\r\n\f]++|\\[\s\S]|\\\Z)*+(?:'|(?=[\r\n\f])|\Z))
   | (?P<cdo><!--)
   | (?P<ident>{_IDENT})(?P<paren>\()?
   | (?P<at>@{_IDENT})
@@ -50,6 +51,22 @@ _TOKEN = re.compile(
     """,
     re.VERBOSE,
 )
+# For finding URLs only: runs of complete tokens that can never matter (escape-free idents not
+# opening a function, numbers, hashes, punctuation) are swallowed in one match. Each unit is
+# possessive and refuses to end before an escape, so a run never splits a token differently
+# from the tokenizer; characters that could start something else (- + # @ < / \ quotes,
+# parentheses, braces, ";") are left to the token alternatives.
+_PLAIN_NAME = r"[a-zA-Z0-9_\-\x80-\U0010ffff]"
+_BORING_UNIT = rf"""(?:
+      [^\\/"'(){{}};@<\#+\-.0-9a-zA-Z_\x80-\U0010ffff \t\r\n\f]
+    | \.(?![0-9])
+    | (?:--|-?[a-zA-Z_\x80-\U0010ffff]){_PLAIN_NAME}*+(?![\\(])
+    | [+-]?(?:[0-9]++(?:\.[0-9]++)?|\.[0-9]++)(?:[eE][+-]?[0-9]++)?
+      (?:%|(?:--|-?[a-zA-Z_\x80-\U0010ffff]){_PLAIN_NAME}*+)?(?![\\a-zA-Z0-9_\-\x80-\U0010ffff])
+    | \#{_PLAIN_NAME}++(?![\\])
+    )"""
+_BORING = rf"(?P<boring>(?:{_BORING_UNIT}|[ \t\r\n\f]++)++)"
+_URL_TOKEN = re.compile(_BORING + "|" + _TOKEN.pattern, re.VERBOSE)
 _ESCAPE = re.compile(rf"{_ESC}|\\(?=[\r\n\f])")
 _STRING_ESCAPE = re.compile(rf"\\(?:\r\n|[\n\f\r])|{_ESC}")
 _WS = re.compile(r"[ \t\r\n\f]*+")
@@ -89,12 +106,13 @@ def _unescape_string(body: str) -> str:
     return _STRING_ESCAPE.sub(_unescape_char, body) if "\\" in body else body
 
 
-def _tokens(css: str) -> Iterator[tuple[str, str, str]]:
+def _tokens(css: str, skim: bool = False) -> Iterator[tuple[str, str, str]]:
     """Yield (type, value, source text). Types: ws, string, url, function, ident, at, char,
-    other, bad (a bad string or url: a browser ignores it). Comments are dropped."""
+    other, bad (a bad string or url: a browser ignores it). Comments are dropped. With
+    ``skim``, runs of tokens that cannot matter to URL finding come as one "other"."""
     pos = 0
     n = len(css)
-    match = _TOKEN.match
+    match = (_URL_TOKEN if skim else _TOKEN).match
     while pos < n:
         m = match(css, pos)
         if m is None:  # cannot happen: the last alternative matches any character
@@ -119,15 +137,15 @@ def _tokens(css: str) -> Iterator[tuple[str, str, str]]:
                         yield "bad", "", css[pos:end]
             else:
                 yield "function", name.lower(), m.group(0)
-        elif kind == "string" or kind == "q":
+        elif kind == "string":
             text = m.group("string")
             closed = len(text) >= 2 and text[-1] == text[0] and not _ends_escaped(text)
             if end < n and css[end] in "\r\n\f" and not closed:
                 yield "bad", "", text  # bad string (unescaped newline): ignored by browsers
             else:
                 yield "string", _unescape_string(text[1:-1] if closed else text[1:]), text
-        elif kind == "ws":
-            yield "ws", " ", m.group(0)
+        elif kind == "ws" or (kind == "boring" and not m.group(0).strip(" \t\r\n\f")):
+            yield "ws", " ", m.group(0)  # (whitespace matters right after @import)
         elif kind == "comment":
             pass
         elif kind == "cdo":
@@ -150,14 +168,14 @@ def _ends_escaped(text: str) -> bool:
 _IMAGE_SETS = frozenset({"image-set", "-webkit-image-set"})
 
 
-def _urls_full(css: str) -> list[CssUrl]:
+def _urls_full(css: str, skim: bool = True) -> list[CssUrl]:
     found: list[CssUrl] = []
     functions: list[str] = []  # open functions and parentheses, innermost last
     depth = 0  # braces
     font_face_depth = -1  # brace depth inside an @font-face block, -1 outside
     font_face_pending = False
     import_pending = False
-    for kind, value, _ in _tokens(css):
+    for kind, value, _ in _tokens(css, skim):
         if kind == "ws":
             continue
         if import_pending and not (

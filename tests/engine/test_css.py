@@ -232,3 +232,36 @@ def test_declarations_ignore_garbage() -> None:
 )
 def test_length_px(value: str | None, px: int | None) -> None:
     assert length_px(value) == px
+
+
+_ESCAPED_PIECES = st.sampled_from(
+    [
+        *"url(image-set)@import font-face{};\"' /*\n-#<!>ab1,x.+%5",
+        "\\",
+        "\\75 ",
+        "\\72",
+        "\\6c(",
+        "\\28",
+        "\\\n",
+        "\\\\",
+        '\\"',
+        "url(",
+        "image-set(",
+        "@import ",
+        "@\\69mport",
+        "/*",
+        "*/",
+        "<!--",
+        "-->",
+        "1e3",
+        "-.5",
+        "#x",
+    ]
+)
+
+
+@settings(max_examples=3000, deadline=None)
+@given(st.lists(_ESCAPED_PIECES, max_size=40).map("".join))
+def test_skimming_tokenizer_matches_the_plain_one(css: str) -> None:
+    """Skimming boring runs in one match finds exactly what token-by-token tokenizing finds."""
+    assert _urls_full(css, skim=True) == _urls_full(css, skim=False)
