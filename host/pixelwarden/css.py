@@ -15,8 +15,11 @@ that only stops at the places that matter (comments, strings, ``url(``, ``image-
 from __future__ import annotations
 
 import re
+import time
 from collections.abc import Iterable, Iterator
 from typing import Literal, NamedTuple
+
+from .model import PixelWardenError
 
 Context = Literal["url", "import", "font-face"]
 
@@ -76,6 +79,11 @@ _URL_BODY = re.compile(
 )
 # What is left of a bad url token: up to the next unescaped ")".
 _BAD_URL_REST = re.compile(r"(?:[^)\\]++|\\[\s\S])*+\)?")
+
+
+def _check(deadline: float) -> None:
+    if time.monotonic() > deadline:
+        raise PixelWardenError("parse_timeout", "reading a stylesheet took too long")
 
 
 def _skip(pattern: re.Pattern[str], text: str, pos: int) -> int:
@@ -168,14 +176,18 @@ def _ends_escaped(text: str) -> bool:
 _IMAGE_SETS = frozenset({"image-set", "-webkit-image-set"})
 
 
-def _urls_full(css: str, skim: bool = True) -> list[CssUrl]:
+def _urls_full(css: str, skim: bool = True, deadline: float | None = None) -> list[CssUrl]:
     found: list[CssUrl] = []
+    count = 0
     functions: list[str] = []  # open functions and parentheses, innermost last
     depth = 0  # braces
     font_face_depth = -1  # brace depth inside an @font-face block, -1 outside
     font_face_pending = False
     import_pending = False
     for kind, value, _ in _tokens(css, skim):
+        count += 1
+        if deadline is not None and not count & 4095:
+            _check(deadline)
         if kind == "ws":
             continue
         if import_pending and not (
@@ -236,6 +248,13 @@ _SCAN = {
     (False, True): re.compile(_BASE + r"|[{}]"),
     (True, True): re.compile(_BASE + r"|[(){}]"),
 }
+# Outside url()/image-set()/@import/@font-face nothing but those can fetch, and strings there
+# only need skipping: one match runs to the next candidate, over any number of strings.
+_OUTSIDE = re.compile(
+    r"""(?:[^"'/@ui\-]++|"[^"\r\n\f]*+"?|'[^'\r\n\f]*+'?|/(?!\*)|@(?!import|font-face)
+    |u(?!rl\()|i(?!mage-set\()|-(?!webkit-image-set\())*+""",
+    re.VERBOSE,
+)
 _NAME = re.compile(r"[a-zA-Z0-9_\-\x80-\U0010ffff]")
 _ASCII_LOWER = str.maketrans("ABCDEFGHIJKLMNOPQRSTUVWXYZ", "abcdefghijklmnopqrstuvwxyz")
 _GAP = re.compile(r"(?:[ \t\r\n\f]++|/\*(?:[^*]++|\*(?!/))*+(?:\*/)?)*+")
@@ -246,7 +265,7 @@ def _is_name_char(text: str, pos: int) -> bool:
     return 0 <= pos < len(text) and _NAME.match(text, pos) is not None
 
 
-def _urls_fast(css: str, lowered: str | None = None) -> list[CssUrl]:
+def _urls_fast(css: str, lowered: str | None = None, deadline: float | None = None) -> list[CssUrl]:
     if lowered is None or len(lowered) != len(css):
         lowered = css.translate(_ASCII_LOWER)
     found: list[CssUrl] = []
@@ -257,7 +276,13 @@ def _urls_fast(css: str, lowered: str | None = None) -> list[CssUrl]:
     import_pending = False
     n = len(css)
     pos = 0
+    count = 0
     while True:
+        count += 1
+        if deadline is not None and not count & 4095:
+            _check(deadline)
+        if not functions and not font_face and not import_pending:
+            pos = _skip(_OUTSIDE, lowered, pos)
         m = _SCAN[bool(functions), font_face > 0].search(lowered, pos)
         if m is None:
             break
@@ -353,14 +378,18 @@ def _first_newline(css: str, start: int, stop: int) -> int:
 _MAY_FETCH = ("url(", "image-set", "@import", "\\")
 
 
-def find_urls(css: str) -> list[CssUrl]:
-    """Every URL the stylesheet ``css`` would fetch, in document order, as written."""
+def find_urls(css: str, deadline: float | None = None) -> list[CssUrl]:
+    """Every URL the stylesheet ``css`` would fetch, in document order, as written.
+
+    Linear, but a megabyte of escapes still costs a second or so: past ``deadline`` (a
+    time.monotonic() value) the scan stops with PixelWardenError("parse_timeout").
+    """
     lowered = css.lower()
     if not any(hint in lowered for hint in _MAY_FETCH):
         return []
     if "\\" in css:
-        return _urls_full(css)
-    return _urls_fast(css, lowered)
+        return _urls_full(css, deadline=deadline)
+    return _urls_fast(css, lowered, deadline)
 
 
 # --- declarations ----------------------------------------------------------------------------

@@ -303,7 +303,7 @@ class _Reader:
         for name in _SVG_URL_ATTRIBUTES:
             value = attrib.get(name)
             if value and ("url" in value.lower() or "\\" in value):
-                for item in _css_urls(value):
+                for item in _css_urls(value, self.found.deadline):
                     self._add(item.url, Kind.IMAGE, tag, name, state, None, None)
 
     def _style_urls(
@@ -315,7 +315,7 @@ class _Reader:
         decls: dict[str, str] | None,
     ) -> None:
         width, height = _size(attrib, decls if decls is not None else _declarations(style))
-        for item in _css_urls(style):
+        for item in _css_urls(style, self.found.deadline):
             self._add(item.url, _CSS_KINDS[item.context], tag, "style", state, width, height)
 
     def _finish_raw_text(self, tag: str, state: int) -> None:
@@ -323,7 +323,7 @@ class _Reader:
         self.collect = None
         self.collect_depth = -1
         if self.collect_css:
-            for item in _css_urls(text):
+            for item in _css_urls(text, self.found.deadline):
                 self._add(
                     item.url,
                     _CSS_KINDS[item.context],
@@ -346,7 +346,7 @@ class _Reader:
                 if decoded == text:
                     break
                 text = decoded
-            for attribute, url in _scan_attributes(text):
+            for attribute, url in _scan_attributes(text, self.found.deadline):
                 self._add(url, Kind.OTHER, tag, attribute, state, None, None)
             return
         reader = _Reader(self.found, state, self.nesting + 1)
@@ -397,17 +397,17 @@ class _Reader:
                 self._add(url, kind, tag, name, state, size[0], size[1])
 
 
-def _css_urls(css: str, depth: int = 0) -> list[CssUrl]:
+def _css_urls(css: str, deadline: float, depth: int = 0) -> list[CssUrl]:
     """CSS URLs, without fragment-only ones (url(#id) names something in this document: an SVG
     gradient, filter or mask, even under a <base href>), and with the URLs of stylesheets
     written inline as data: URLs (@import url("data:text/css,…")), which load like any other."""
     found: list[CssUrl] = []
-    for item in find_urls(css):
+    for item in find_urls(css, deadline):
         if item.url.lstrip().startswith("#"):
             continue
         inner = _data_stylesheet(item.url) if item.context == "import" else None
         if inner is not None and depth < _REPARSE_LIMIT:
-            found.extend(_css_urls(inner, depth + 1))
+            found.extend(_css_urls(inner, deadline, depth + 1))
         else:
             found.append(item)
     return found
@@ -563,7 +563,7 @@ def _link(r: _Reader, tag: str, a: Mapping[str, str], s: int, d: dict[str, str] 
         r._attributes(tag, a, s, d, (("href", kind),))
     css = _data_stylesheet(a.get("href", "")) if kind is Kind.STYLESHEET else None
     if css is not None:  # <link rel=stylesheet href="data:text/css,…">: its URLs load
-        for item in _css_urls(css):
+        for item in _css_urls(css, r.found.deadline):
             r._add(item.url, _CSS_KINDS[item.context], tag, "href", s, None, None)
 
 
@@ -766,7 +766,7 @@ _ATTRIBUTE_VALUE = re.compile(
 )
 
 
-def _scan_attributes(text: str) -> Iterable[tuple[str, str]]:
+def _scan_attributes(text: str, deadline: float) -> Iterable[tuple[str, str]]:
     """Conservative fallback: every URL-like attribute value and CSS URL in raw markup."""
     for m in _ATTRIBUTE_VALUE.finditer(text):
         name = m.group(1).lower()
@@ -774,7 +774,7 @@ def _scan_attributes(text: str) -> Iterable[tuple[str, str]]:
         value = _decode_entities(value)
         for url in _srcset(value) if name.endswith("srcset") else (value,):
             yield name, url
-    for item in _css_urls(text):
+    for item in _css_urls(text, deadline):
         yield _CSS_ATTRIBUTES[item.context], item.url
 
 
@@ -1086,9 +1086,12 @@ def _reduce_absurd_tags(html: str, found: _Found) -> str:
             continue
         kept: list[str] = []
         seen: set[str] = set()
-        odd = 0
+        odd = scanned = 0
         at = m.end()
         while True:
+            scanned += 1
+            if not scanned & 1023 and time.monotonic() > found.deadline:
+                raise PixelWardenError("parse_timeout", "reading an absurd tag took too long")
             attribute = _ATTRIBUTE_TOKEN.match(html, at)
             if attribute is None or attribute.end() == at:
                 break

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -14,6 +16,7 @@ from pixelwarden.css import (
     parse_declarations,
     unescape,
 )
+from pixelwarden.model import PixelWardenError
 
 
 def urls(css: str) -> list[tuple[str, str]]:
@@ -265,3 +268,10 @@ _ESCAPED_PIECES = st.sampled_from(
 def test_skimming_tokenizer_matches_the_plain_one(css: str) -> None:
     """Skimming boring runs in one match finds exactly what token-by-token tokenizing finds."""
     assert _urls_full(css, skim=True) == _urls_full(css, skim=False)
+
+
+@pytest.mark.parametrize("css", ["\\61 x " * 10_000, '@import "a";' * 10_000, "url(x)" * 10_000])
+def test_deadline_stops_a_long_scan(css: str) -> None:
+    with pytest.raises(PixelWardenError) as error:
+        find_urls(css + "a{background:url(y)}", deadline=time.monotonic() - 1)
+    assert error.value.code == "parse_timeout"
