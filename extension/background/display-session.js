@@ -138,22 +138,29 @@ export class DisplaySession {
     this.headers = full?.headers ?? {};
   }
 
-  messagePayload() {
+  /**
+   * The message as the host reads it. `sheetCss`: a fetched stylesheet's text (URLs made absolute)
+   * appended as a <style> block, so that the host reads its url()s itself and decides them like the
+   * message's own CSS; without it the host rightly blocks URLs it cannot see in the message
+   * ("undecided"). `<` is escaped (CSS \3c) so the text cannot end the <style> block.
+   */
+  messagePayload(sheetCss = null) {
+    const html = sheetCss === null ? this.body.html : `${this.body.html ?? ""}\n<style>${sheetCss.replace(/</g, "\\3c ")}</style>`;
     return {
       key: this.message.id,
       message_id: this.message.headerMessageId ? `<${String(this.message.headerMessageId).replace(/^<|>$/g, "")}>` : null,
       headers: this.headers,
-      html: this.body.html,
+      html,
       text: this.body.text,
     };
   }
 
   /** Asks the host; records the verdict; follows up pending DNS with an update. */
-  async classify(rendered) {
-    const reply = await this.host.request("classify", { message: this.messagePayload(), rendered });
+  async classify(rendered, sheetCss = null) {
+    const reply = await this.host.request("classify", { message: this.messagePayload(sheetCss), rendered });
     if (this.closed) return reply;
     this.requests.push(reply.id);
-    this.renderedFor.set(reply.id, rendered);
+    this.renderedFor.set(reply.id, { rendered, sheetCss });
     this.verdict.set(reply.id, { ...reply.verdict, truncated: reply.truncated === true });
     this.onChange(this);
     if (Array.isArray(reply.pending) && reply.pending.length > 0) {
@@ -176,10 +183,10 @@ export class DisplaySession {
 
   /** The host forgot the request (it restarted, or remembers only the last 128): ask again. */
   async reclassify(requestId) {
-    const rendered = this.renderedFor.get(requestId);
-    if (!rendered) return;
+    const asked = this.renderedFor.get(requestId);
+    if (!asked) return;
     try {
-      await this.classify(rendered);
+      await this.classify(asked.rendered, asked.sheetCss);
     } catch {
       return; // the old answer stays: nothing more loads
     }
@@ -339,8 +346,9 @@ export class DisplaySession {
       .filter((e) => e.absolute !== null)
       .map((e) => ({ url: e.absolute, element: "link", attribute: e.context, width: null, height: null, hidden: false, kind: e.kind, origin: "stylesheet", via: url }));
     if (rendered.length > 0) {
+      const absolute = this.css.rewriteCss(text, (e) => entries.find((x) => x.start === e.start)?.absolute ?? BLOCKED_CSS_URL, entries);
       try {
-        await this.classify(rendered);
+        await this.classify(rendered, absolute);
       } catch {
         // No decisions for its url()s: they all stay blocked, the sheet still goes back in.
       }
@@ -363,7 +371,8 @@ export class DisplaySession {
       if (got) this.dataUrls.set(e.absolute, toDataUrl(got.type, got.bytes));
     });
     if (this.closed) return;
-    this.post({ type: "stylesheet", url: sheet.url, cssText: this.inlineSheet(sheet) });
+    const inlined = sheet.entries.filter((e) => e.absolute && this.verdict.isAllowed(e.absolute) && this.dataUrls.has(e.absolute)).map((e) => e.absolute);
+    this.post({ type: "stylesheet", url: sheet.url, cssText: this.inlineSheet(sheet), inlined: [...new Set(inlined)] });
   }
 
   /** The sheet's text with every url() either an inlined data: URL or neutralised. */

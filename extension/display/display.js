@@ -281,7 +281,7 @@
     }
   }
 
-  function putStylesheet(url, cssText) {
+  function putStylesheet(url, cssText, inlined) {
     for (const site of sites.get(url) || []) {
       if (site.how !== "link") continue;
       let style = sheetsPut.get(url);
@@ -292,8 +292,10 @@
       }
       style.textContent = cssText; // CSS from an allowed sheet, every url() inlined or neutralised
     }
-    injectedUrls.add(url);
-    port.postMessage({ type: "injected", url });
+    for (const done of [url, ...inlined]) {
+      injectedUrls.add(done);
+      port.postMessage({ type: "injected", url: done });
+    }
   }
 
   /** Undo: takes back what was put back for `url` (the user revoked the choice that allowed it). */
@@ -363,7 +365,7 @@
     if (message.type === "inject" && typeof message.url === "string" && /^data:/.test(message.dataUrl)) {
       inject(message.url, message.dataUrl);
     } else if (message.type === "stylesheet" && typeof message.url === "string" && typeof message.cssText === "string") {
-      putStylesheet(message.url, message.cssText);
+      putStylesheet(message.url, message.cssText, Array.isArray(message.inlined) ? message.inlined.filter((u) => typeof u === "string") : []);
     } else if (message.type === "revert" && Array.isArray(message.urls)) {
       message.urls.filter((u) => typeof u === "string").forEach(revert);
     } else if (message.type === "report-loaded") {

@@ -289,7 +289,7 @@ test("stylesheets: fetched, their url()s decided by the host, allowed ones inlin
   const host = new FakeHost({ decide: decideBy({ trackers: ["pixel.tracker.example"] }) });
   const a = makeMessage(1, { refs: [ref(SHEET, "stylesheet", "link", "href")] });
   const { fake, warden } = await startWarden({ host, messages: [a] });
-  fake.network.route(SHEET, { type: "text/css; charset=utf-8", body: `.a{background:url(bg.png)} .b{background:url(${SPY})} @font-face{font-family:F;src:url("f.woff2")}` });
+  fake.network.route(SHEET, { type: "text/css; charset=utf-8", body: `.a{background:url(bg.png)} .b{background:url(${SPY})} @font-face{font-family:F;src:url("f.woff2")} /* </style><img src=x> */` });
   fake.network.route(BG, { type: "image/png", body: PNG });
   fake.network.route(FONT, { type: "font/woff2", body: "wOF2xxxx" });
   fake.network.route(SPY, { type: "image/gif", body: "GIF89a" });
@@ -300,6 +300,13 @@ test("stylesheets: fetched, their url()s decided by the host, allowed ones inlin
     [SPY, "image", "stylesheet", SHEET],
     [FONT, "font", "stylesheet", SHEET],
   ]);
+  // The host reads the sheet itself: appended to the HTML as a <style>, URLs absolute, "<" escaped.
+  assert.ok(second.message.html.startsWith(a.parts[0].content));
+  const appended = second.message.html.slice(a.parts[0].content.length);
+  assert.match(appended, /^\n<style>\.a\{background:url\("http:\/\/img\.shop\.example\/bg\.png"\)\}/);
+  assert.ok(appended.includes('src:url("http://img.shop.example/f.woff2")'));
+  assert.equal((appended.match(/</g) ?? []).length, 2, "only the <style> tags themselves");
+  assert.ok(appended.includes("\\3c /style>\\3c img src=x>"));
   assert.deepEqual(fake.network.requests.map((r) => r.url).sort(), [BG, FONT, SHEET].sort());
   const [sheet] = port.received.filter((m) => m.type === "stylesheet");
   assert.equal(sheet.url, SHEET);
@@ -307,6 +314,8 @@ test("stylesheets: fetched, their url()s decided by the host, allowed ones inlin
   assert.match(sheet.cssText, /\.b\{background:url\("data:,"\)\}/);
   assert.match(sheet.cssText, /src:url\("data:font\/woff2;base64,/);
   assert.ok(!sheet.cssText.includes("tracker.example"));
+  assert.deepEqual(sheet.inlined, [BG, FONT]);
+  assert.deepEqual([...warden.sessions.get(1).injected].sort(), [BG, FONT, SHEET].sort());
   assert.equal(await fake.messenger.messageDisplayAction.getBadgeText({ tabId: 1 }), "1", "the sheet's tracker counts");
 });
 

@@ -106,9 +106,13 @@ test("style attributes and <style> blocks are rewritten; other url()s stay untou
 });
 
 test("a stylesheet comes back as a <style> after its <link>, once, updated in place", () => {
-  const { document, deliver } = runDisplayScript(PAGE);
+  const { document, sent, deliver } = runDisplayScript(PAGE);
   deliver({ type: "stylesheet", url: "https://img.shop.example/main.css", cssText: ".a{color:blue}" });
-  deliver({ type: "stylesheet", url: "https://img.shop.example/main.css", cssText: ".a{color:green}" });
+  deliver({ type: "stylesheet", url: "https://img.shop.example/main.css", cssText: ".a{color:green}", inlined: ["https://img.shop.example/in.png"] });
+  assert.deepEqual(sent.slice(-2), [
+    { type: "injected", url: "https://img.shop.example/main.css" },
+    { type: "injected", url: "https://img.shop.example/in.png" },
+  ]);
   const link = document.querySelector("link");
   assert.equal(link.nextElementSibling.localName, "style");
   assert.equal(link.nextElementSibling.textContent, ".a{color:green}");

@@ -415,6 +415,7 @@ export function createFakeThunderbird({ host = new FakeHost(), managed = null, v
     autoAck(scriptEnd) {
       scriptEnd.onMessage.addListener((m) => {
         if (m.type === "inject" || m.type === "stylesheet") scriptEnd.postMessage({ type: "injected", url: m.url });
+        for (const url of m.inlined ?? []) scriptEnd.postMessage({ type: "injected", url });
       });
     },
   };
