@@ -26,8 +26,9 @@ function trackersSection(doc, t, model) {
     section.append(el(doc, "p", { className: "quiet", text: t("popupNoTrackers") }));
     return section;
   }
+  const few = model.trackers.companies.length <= 3; // then the reasons are shown without a click
   for (const group of model.trackers.companies) {
-    const details = el(doc, "details", { className: "company" });
+    const details = el(doc, "details", few ? { className: "company", open: "" } : { className: "company" });
     const name = group.company ?? t("popupUnknownCompany");
     details.append(el(doc, "summary", {}, [el(doc, "span", { className: "company-name", text: name }), el(doc, "span", { className: "count", text: String(group.entries.length) })]));
     const list = el(doc, "ul");

@@ -64,6 +64,7 @@ test("popup groups trackers by company and counts the other blocked content", ()
   assert.equal(model.allowed, 1);
   const { document, root } = dom();
   renderPopup(document, root, model, t);
+  assert.ok([...root.querySelectorAll("details")].every((d) => d.hasAttribute("open")), "few companies: reasons shown at once");
   const names = [...root.querySelectorAll(".company-name")].map((n) => n.textContent);
   assert.deepEqual(names, ["Intuit", "Unidentified tracker"]);
   assert.ok(root.textContent.includes("Hidden behind the sender's domain via DNS (sendgrid.net)"));
