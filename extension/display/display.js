@@ -81,7 +81,7 @@
       }
     }
     const own = img.hasAttribute("srcset") ? parseSrcset(img.getAttribute("srcset")).map((c) => ({ ...c, attribute: "srcset", how: "img-srcset" })) : [];
-    if (img.hasAttribute("src")) own.push({ url: img.getAttribute("src"), density: 1, attribute: "src", how: "img-src" });
+    if ((img.getAttribute("src") || "").trim() !== "") own.push({ url: img.getAttribute("src"), density: 1, attribute: "src", how: "img-src" });
     out.push(...rank(own));
     return out;
   }
@@ -127,9 +127,12 @@
       const tag = el.localName;
       if (tag === "img") {
         const group = nextGroup++;
-        imageCandidates(el).forEach((c, rankIndex) => {
-          report(el, c.attribute, absolute(c.url), "image", c.how, { weight: -rankIndex, source: c.source }, { group, rank: rankIndex });
-        });
+        for (const [rankIndex, c] of imageCandidates(el).entries()) {
+          const url = absolute(c.url);
+          // A local candidate (cid:, data:) ranked before the remote ones is what shows: stop there.
+          if (!url) break;
+          report(el, c.attribute, url, "image", c.how, { weight: -rankIndex, source: c.source }, { group, rank: rankIndex });
+        }
       } else if (tag === "input" && (el.getAttribute("type") || "").toLowerCase() === "image") {
         report(el, "src", absolute(el.getAttribute("src")), "image", "img-src", { weight: 0 });
       } else if (tag === "link") {

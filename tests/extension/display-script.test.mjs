@@ -170,3 +170,8 @@ test("an image input is put back in place (its src), acknowledged without a deco
   deliver({ type: "revert", urls: ["https://img.shop.example/go.gif"] });
   assert.equal(document.getElementById("go").getAttribute("src"), "https://img.shop.example/go.gif");
 });
+
+test("a local image (cid:) that the browser would pick first is left alone: its remote alternatives are not reported", () => {
+  const { sent } = runDisplayScript(`<html><body><img src="cid:logo@local" srcset="https://cdn.example/logo@2x.png 2x"><img src="https://a.example/1.png"><img src="" srcset="https://a.example/2.png 2x"></body></html>`);
+  assert.deepEqual(sent[0].refs.map((r) => r.url), ["https://a.example/1.png", "https://a.example/2.png"]);
+});
