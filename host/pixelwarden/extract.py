@@ -567,6 +567,31 @@ def _link(r: _Reader, tag: str, a: Mapping[str, str], s: int, d: dict[str, str] 
             r._add(item.url, _CSS_KINDS[item.context], tag, "href", s, None, None)
 
 
+# <meta http-equiv="Link" content="<https://x/s.css>; rel=stylesheet">: Gecko's content sink
+# reads it like an HTTP Link header.
+_LINK_HEADER = re.compile(r"<([^>]*)>((?:[^,<\"]++|\"[^\"]*+\"?)*+)")
+_LINK_REL = re.compile(r"""\brel\s*=\s*(?:"([^"]*)"|([^;,\s]*))""", re.IGNORECASE)
+_LINK_AS = re.compile(r"""\bas\s*=\s*(?:"([^"]*)"|([^;,\s]*))""", re.IGNORECASE)
+
+
+def _meta(r: _Reader, tag: str, a: Mapping[str, str], s: int, d: dict[str, str] | None) -> None:
+    if a.get("http-equiv", "").strip().lower() != "link":
+        return
+    for m in _LINK_HEADER.finditer(a.get("content", "")):
+        rel = _LINK_REL.search(m.group(2))
+        as_ = _LINK_AS.search(m.group(2))
+        link = {
+            "rel": (rel.group(1) or rel.group(2) or "") if rel else "",
+            "as": (as_.group(1) or as_.group(2) or "") if as_ else "",
+            "href": m.group(1),
+        }
+        _link(r, "meta", link, s, None)
+
+
+def _mglyph(r: _Reader, tag: str, a: Mapping[str, str], s: int, d: dict[str, str] | None) -> None:
+    r._attributes(tag, a, s, d, (("src", Kind.IMAGE),))
+
+
 def _base(r: _Reader, tag: str, a: Mapping[str, str], s: int, d: dict[str, str] | None) -> None:
     href = a.get("href")
     if href is not None and r.found.base is None:
@@ -590,6 +615,8 @@ _HANDLERS: dict[str, _Handler] = {
     "use": _svg_use,
     "link": _link,
     "base": _base,
+    "meta": _meta,
+    "mglyph": _mglyph,
     **{name: _background for name in _BACKGROUND_ELEMENTS},
     "body": _body,
 }

@@ -827,3 +827,18 @@ def test_stylesheets_written_as_data_urls_load_what_they_name() -> None:
         ("http://t.example/bg.png", Kind.IMAGE),
         ("http://t.example/f.woff", Kind.FONT),
     }
+
+
+def test_meta_link_header_is_read_like_a_link_element() -> None:
+    html = (
+        '<meta http-equiv="Link" content="<http://t.example/s.css>; rel=stylesheet, '
+        '<http://t.example/f.woff2>; rel=preload; as=font, <http://t.example/x>; rel=next">'
+    )
+    assert [(r.url, r.kind, r.element) for r in refs(html)] == [
+        ("http://t.example/s.css", Kind.STYLESHEET, "meta"),
+        ("http://t.example/f.woff2", Kind.FONT, "meta"),
+    ]
+
+
+def test_mathml_glyph_image() -> None:
+    assert urls('<math><mglyph src="http://t.example/g.png"/></math>') == ["http://t.example/g.png"]
