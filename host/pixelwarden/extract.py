@@ -177,6 +177,9 @@ class _Found:
     image_count: int = 0
     bodies: int = 0  # <body> tags with attributes that libxml2 reported
     quoted_rest: bool = False  # a forward/reply marker was seen: the rest is quoted
+    # Hiding rules of the message's own stylesheets: (tag or "", class or "#id") → state bits.
+    hiding_rules: dict[tuple[str, str], int] = field(default_factory=dict)
+    hiding_cache: dict[tuple[str, str, str], int] = field(default_factory=dict)
     warnings: dict[str, None] = field(default_factory=dict)
 
 
@@ -224,6 +227,8 @@ class _Reader:
                 cls = attrib.get("class")
                 if (cls is not None and _quote_class(cls)) or "id" in attrib or tag == "blockquote":
                     state |= self._quoting(tag, attrib)
+            if self.found.hiding_rules and ("class" in attrib or "id" in attrib):
+                state |= self._rule_hiding(tag, attrib)
         self.tags.append(tag)
         self.states.append(state)
         if state & _INERT:
@@ -289,6 +294,29 @@ class _Reader:
             return _QUOTED
         return 0
 
+    def _rule_hiding(self, tag: str, attrib: Mapping[str, str]) -> int:
+        """State bits from the stylesheets' simple hiding rules (.class, tag.class, #id) that
+        match this element; an inline display or visibility of its own takes precedence."""
+        key = (tag, attrib.get("class", ""), attrib.get("id", ""))
+        found = self.found
+        bits = found.hiding_cache.get(key)
+        if bits is None:
+            rules = found.hiding_rules
+            bits = 0
+            names = key[1].split()
+            if key[2]:
+                names.append("#" + key[2].strip())
+            for name in names:
+                bits |= rules.get(("", name), 0) | rules.get((tag, name), 0)
+            found.hiding_cache[key] = bits
+        if bits:
+            own = attrib.get("style", "").lower()
+            if "display" in own:
+                bits &= ~_HIDDEN
+            if "visibility" in own:
+                bits &= ~_VIS_HIDDEN
+        return bits
+
     def _raw_text_start(self, tag: str, parent: int) -> None:
         markup = bool(parent & _FOREIGN)
         if tag == "style" or markup:
@@ -335,6 +363,8 @@ class _Reader:
                 )
         if self.collect_markup and "<" in text:
             self._reparse(text, tag, state & ~_NO_TEXT)
+        if self.collect_css and not state & _FOREIGN:
+            _read_hiding_rules(text, self.found.hiding_rules)
 
     def _reparse(self, text: str, tag: str, state: int) -> None:
         if self.nesting >= _REPARSE_LIMIT:
@@ -718,6 +748,53 @@ def _hiding(decls: dict[str, str]) -> tuple[int, int]:
 
 
 _OFFSET = re.compile(r"(-[0-9]+(?:\.[0-9]*)?)(?:px|pt|em|rem)?")
+
+
+_RULE_SELECTOR = re.compile(r"\s*([a-zA-Z][a-zA-Z0-9-]*)?([.#])([a-zA-Z_][\w-]*)\s*")
+_CSS_COMMENT = re.compile(r"/\*.*?(?:\*/|\Z)", re.DOTALL)
+
+
+def _read_hiding_rules(css: str, rules: dict[tuple[str, str], int]) -> None:
+    """Top-level rules whose selectors are plain .class, tag.class or #id and whose
+    declarations hide (display:none, visibility:hidden, opacity:0, ...). Rules inside @media and
+    other at-rules are conditional (a mobile layout) and are left out."""
+    lowered = css.lower()
+    if not ("none" in lowered or "hidden" in lowered or "opacity" in lowered):
+        return
+    if "/*" in css:
+        css = _CSS_COMMENT.sub(" ", css)
+    depth = 0
+    start = 0  # where the current top-level prelude began
+    block = 0
+    for m in re.finditer(r"[{};]", css):
+        char = m.group(0)
+        if char == "{":
+            if depth == 0:
+                block = m.end()
+                prelude = css[start : m.start()]
+            depth += 1
+        elif char == "}":
+            depth -= 1
+            if depth == 0:
+                if "{" not in css[block : m.start()] and not prelude.lstrip().startswith("@"):
+                    _hiding_rule(prelude, css[block : m.start()], rules)
+                start = m.end()
+            elif depth < 0:
+                depth, start = 0, m.end()
+        elif depth == 0:
+            start = m.end()  # after a statement such as @import ...;
+
+
+def _hiding_rule(prelude: str, body: str, rules: dict[tuple[str, str], int]) -> None:
+    hides, _ = _hiding(parse_declarations(body))
+    if not hides:
+        return
+    for selector in prelude.split(","):
+        m = _RULE_SELECTOR.fullmatch(selector)
+        if m is not None:
+            name = m.group(3) if m.group(2) == "." else "#" + m.group(3)
+            key = ((m.group(1) or "").lower(), name)
+            rules[key] = rules.get(key, 0) | hides
 
 
 def _is_zero(value: str) -> bool:

@@ -842,3 +842,39 @@ def test_meta_link_header_is_read_like_a_link_element() -> None:
 
 def test_mathml_glyph_image() -> None:
     assert urls('<math><mglyph src="http://t.example/g.png"/></math>') == ["http://t.example/g.png"]
+
+
+STYLESHEET = (
+    "<style>/* rules */ .preheader, .x-hide { display: none !important; max-height: 0; }"
+    " img.pixel{visibility:hidden} #gone{opacity:0} .shown{display:block}"
+    " @media (max-width: 600px) { .mobile-only { display: none } }"
+    " .a .descendant{display:none} div>.child{display:none}</style>"
+)
+
+
+@pytest.mark.parametrize(
+    ("markup", "hidden"),
+    [
+        ('<div class="preheader"><img src="http://t.example/p.gif"></div>', True),
+        ('<img class="big x-hide" src="http://t.example/p.gif">', True),
+        ('<img class="pixel" src="http://t.example/p.gif">', True),
+        ('<span class="pixel"><img src="http://t.example/p.gif"></span>', False),  # img.pixel
+        ('<p id="gone"><img src="http://t.example/p.gif"></p>', True),
+        ('<img class="shown" src="http://t.example/p.gif">', False),
+        ('<img class="mobile-only" src="http://t.example/p.gif">', False),  # conditional
+        ('<img class="descendant" src="http://t.example/p.gif">', False),  # not a plain rule
+        ('<img class="x-hide" style="display:block" src="http://t.example/p.gif">', False),
+    ],
+)
+def test_hiding_rules_of_the_stylesheet(markup: str, hidden: bool) -> None:
+    assert only(STYLESHEET + markup).hidden is hidden
+
+
+def test_hiding_rules_hide_preheader_text() -> None:
+    html = STYLESHEET + '<div class="preheader">Hidden preview text</div><p>Shown</p>'
+    assert extract(html).text_chars == len("Shown")
+
+
+def test_hiding_rules_apply_from_where_the_stylesheet_is() -> None:
+    html = '<img class="x-hide" src="http://t.example/p.gif">' + STYLESHEET
+    assert not only(html).hidden
