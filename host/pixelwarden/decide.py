@@ -301,8 +301,9 @@ def classify(
         for ref in refs.values():
             ev = _evidence(ref, message, sender_domain, knowledge, leak_detector)
             decision = _apply_table(ev, message, sender_domain, knowledge)
-            # Only names that would load once confirmed are worth a look-up (privacy invariant 2).
-            if decision.reasons and decision.reasons[0] == Reason.DNS_PENDING.value:
+            # Only names that would load once confirmed are worth a look-up (privacy invariant 2);
+            # an undecided URL never loads, so its name is not looked up either.
+            if not undecided and decision.reasons[0] == Reason.DNS_PENDING.value:
                 if ev.host not in pending:
                     pending.append(ev.host)
             if undecided:

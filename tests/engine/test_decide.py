@@ -248,3 +248,9 @@ def test_image_only_flag():
     text = "<p>" + "Our autumn collection is here, with new colours and fabrics. " * 10 + "</p>"
     assert not classify(message(hero + text), knowledge()).image_only
     assert not classify(message("<p>Hello</p>"), knowledge()).image_only
+
+
+def test_undecided_urls_are_never_looked_up():
+    rendered = Reference("https://other.shop.example/x.png", Kind.IMAGE, "img", "src", 100, 100)
+    verdict = classify(message(LOGO_1ST), knowledge(uncloak=True), extra_urls=[rendered])
+    assert verdict.dns_pending == ("img.shop.example",)
