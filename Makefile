@@ -40,6 +40,7 @@ bench: install
 	$(BIN)/python bench/bench_dns.py --corpus $(CORPUS)
 	$(BIN)/python bench/bench_mail.py --corpus $(CORPUS)
 	$(BIN)/python bench/bench_host.py
+	$(BIN)/python bench/bench_parsers.py
 
 # The main job: audit mail files (by default the shared corpus of real mail) with the engine.
 # No DNS by default here: an audit of someone else's mail should not look up its senders' names.
