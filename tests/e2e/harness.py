@@ -247,7 +247,6 @@ class Harness:
         self.ca = ca
         self.dns = dns
         self.display: str | None = None  # X display for non-headless scenarios
-        self.update_docs = False  # copy screenshots into docs/screenshots/
 
     @staticmethod
     def _wait_until_done(thunderbird: Thunderbird, proxy: LoggingProxy, scenario: Scenario) -> bool:

@@ -149,10 +149,10 @@ def test_zone_must_map_names_to_names(tmp_path: Path) -> None:
 
 # -- the run's own rules, on synthetic logs: each must be able to fail ---------------------------
 
+from checks import unallowed_requests  # noqa: E402
 from harness import attribute  # noqa: E402
 from labels import Labels  # noqa: E402
 from proxy import Entry  # noqa: E402
-from run_e2e import unallowed_requests  # noqa: E402
 from urls import normalise  # noqa: E402
 
 
@@ -237,7 +237,7 @@ def test_url_normalisation_matches_what_the_browser_sends() -> None:
 
 
 def test_known_gaps_are_reported_and_an_unexpected_pass_fails_the_run() -> None:
-    from run_e2e import Checks
+    from checks import Checks
 
     checks = Checks({"image-only flag": "engine counts a signature as image-only"})
     checks.check("[strict] 06: image-only flag", False, True)
