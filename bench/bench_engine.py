@@ -25,7 +25,6 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from lxml import etree  # noqa: E402
 from newsletter import generate  # noqa: E402
-
 from pixelwarden.decide import Knowledge, classify  # noqa: E402
 from pixelwarden.mime import message_from_html, parse_message  # noqa: E402
 from pixelwarden.sources import iter_sources  # noqa: E402
@@ -89,7 +88,10 @@ def bench_newsletters(knowledge: Knowledge) -> None:
     for size, runs in ((100_000, 300), (1_000_000, 60)):
         html = generate(size)
         data = as_eml(html)
-        fn = lambda: classify(parse_message(data, "bench.eml"), knowledge)  # noqa: E731
+
+        def fn(data: bytes = data) -> object:
+            return classify(parse_message(data, "bench.eml"), knowledge)
+
         fn()
         total = timings(fn, runs)
         parse = timings(lambda: parse_only(html), runs)  # noqa: B023
@@ -128,13 +130,20 @@ def bench_corpus(corpus: Path, knowledge: Knowledge) -> None:
                 parse.append((time.perf_counter() - t1) * 1000)
     elapsed = time.perf_counter() - start
     rate = 3 * len(messages) / elapsed
-    print(row(f"corpus ({len(messages)} messages)", per_message, parse) + f"  overall {rate:.0f} msg/s")
+    print(
+        row(f"corpus ({len(messages)} messages)", per_message, parse)
+        + f"  overall {rate:.0f} msg/s"
+    )
 
 
 def bench_startup() -> None:
     cmd = [sys.executable, "-m", "pixelwarden.cli", "--version"]
     runs = timings(lambda: subprocess.run(cmd, check=True, capture_output=True), 15)
-    imp = [sys.executable, "-c", "import pixelwarden.cli, pixelwarden.decide, pixelwarden.trackers; pixelwarden.trackers.TrackerDB.bundled()"]
+    ready_code = (
+        "import pixelwarden.cli, pixelwarden.decide, pixelwarden.trackers;"
+        "pixelwarden.trackers.TrackerDB.bundled()"
+    )
+    imp = [sys.executable, "-c", ready_code]
     ready = timings(lambda: subprocess.run(imp, check=True, capture_output=True), 15)
     bare = timings(lambda: subprocess.run([sys.executable, "-c", "pass"], check=True), 15)
     print(
@@ -153,7 +162,8 @@ def main() -> None:
     bench_newsletters(knowledge)
     bench_corpus(args.corpus, knowledge)
     bench_startup()
-    print(f"peak RSS of this process: {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f} MB")
+    peak_rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    print(f"peak RSS of this process: {peak_rss:.0f} MB")
 
 
 if __name__ == "__main__":

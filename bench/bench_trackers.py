@@ -39,9 +39,7 @@ MIX = [
     "https://Pixel.Bücher.example/o.gif",
 ]
 
-_SRC = re.compile(
-    rb"""(?:src|background|href)=3?D?["']?(https?://[^"'\s>]+)""", re.IGNORECASE
-)
+_SRC = re.compile(rb"""(?:src|background|href)=3?D?["']?(https?://[^"'\s>]+)""", re.IGNORECASE)
 
 
 def corpus_urls(corpus: Path) -> list[str]:
@@ -52,15 +50,12 @@ def corpus_urls(corpus: Path) -> list[str]:
         if path.is_file() and path.suffix in {".eml", ".html"}:
             data = path.read_bytes()
             urls += [
-                m.group(1).decode("latin-1").replace("&amp;", "&")
-                for m in _SRC.finditer(data)
+                m.group(1).decode("latin-1").replace("&amp;", "&") for m in _SRC.finditer(data)
             ]
     return urls
 
 
-def per_url_us(
-    db: TrackerDB, urls: list[str], repeat: int
-) -> tuple[list[float], list[float]]:
+def per_url_us(db: TrackerDB, urls: list[str], repeat: int) -> tuple[list[float], list[float]]:
     """Microseconds per URL, wall clock and process CPU time, one figure per pass over all URLs.
 
     CPU time is the fairer figure on a shared machine: it leaves out the time other jobs held
@@ -96,9 +91,7 @@ def main() -> None:
     cmd = [sys.executable, "-X", "importtime", "-c", "import pixelwarden.trackers"]
     stderr = subprocess.run(cmd, capture_output=True, text=True, check=True).stderr
     cumulative = [
-        int(line.split("|")[1])
-        for line in stderr.splitlines()
-        if "pixelwarden.trackers" in line
+        int(line.split("|")[1]) for line in stderr.splitlines() if "pixelwarden.trackers" in line
     ]
     print(
         f"import pixelwarden.trackers: {cumulative[-1] / 1000:.1f} ms (cumulative, -X importtime)"

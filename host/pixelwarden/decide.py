@@ -1,19 +1,21 @@
 """The decision: every remote resource of a message gets exactly one action, with its reasons.
 
-One precedence, first matching row wins (this table is the specification; tests follow it row by row):
+One precedence, first matching row wins (the specification; tests/engine/test_decide.py follows it
+row by row):
 
-| row | condition                                                   | action | reason(s)                     |
-|-----|-------------------------------------------------------------|--------|-------------------------------|
-| 1   | the user blocked the resource's domain                      | block  | user_block_domain             |
-| 2   | tracker evidence: known tracker, downloaded list, address    | block  | known_tracker:<service>, ...  |
-|     | leak, open pixel / hidden image / beacon, CNAME to a tracker |        |                               |
-| 3   | first-party by name, uncloaking on, DNS not answered/failed  | block  | dns_pending / dns_failed:<st> |
-| 4   | the user allowed this message                               | allow  | user_allow_message            |
-| 5   | the user allowed this sender (address)                      | allow  | user_allow_sender             |
-| 6   | the user allowed the sender's domain                        | allow  | user_allow_domain             |
-| 7   | first party (sender's registrable domain, DMARC not failed) | allow  | first_party                   |
-| 8   | third party, relaxed mode                                   | allow  | third_party, relaxed_mode     |
-| 9   | third party, strict mode                                    | block  | third_party, strict_mode      |
+| row | condition                                               | action | reasons (first)         |
+|-----|---------------------------------------------------------|--------|-------------------------|
+| 1   | the user blocked the resource's domain                  | block  | user_block_domain       |
+| 2   | tracker evidence: known tracker, downloaded list,       | block  | known_tracker:<id>,     |
+|     | address leak, open pixel, hidden image, beacon, CNAME   |        | address_leak:<enc>, ... |
+| 3   | first party by name, uncloaking on, and DNS has not     | block  | dns_pending,            |
+|     | answered, failed, or the name was not looked up         |        | dns_failed, dns_skipped |
+| 4   | the user allowed this message                           | allow  | user_allow_message      |
+| 5   | the user allowed this sender (address)                  | allow  | user_allow_sender       |
+| 6   | the user allowed the sender's domain                    | allow  | user_allow_domain       |
+| 7   | first party (sender's registrable domain, DMARC passed) | allow  | first_party             |
+| 8   | third party, relaxed mode                               | allow  | relaxed_mode            |
+| 9   | third party, strict mode                                | block  | strict_mode             |
 
 Trackers (row 2) sit above every allowance: no user choice and no mode makes a tracker load. Row 3
 sits above the user's allowances because a name that is still unresolved may be a cloaked tracker.
@@ -55,7 +57,9 @@ IMAGE_ONLY_TEXT_CHARS = 250
 class ListMatcher(Protocol):
     """Downloaded adblock-syntax lists (issue 3): the name of the list that matches, or None."""
 
-    def match(self, url: str, source_host: str | None, request_type: str = "image") -> str | None: ...
+    def match(
+        self, url: str, source_host: str | None, request_type: str = "image"
+    ) -> str | None: ...
 
     def cname_target(self, host: str) -> str | None:
         """The name of the list that knows ``host`` as a tracker's CNAME target, or None."""
@@ -291,9 +295,7 @@ def classify(
     leak_detector = LeakDetector((*message.recipients, *knowledge.identities))
 
     found = merge_references(extraction.references)
-    unknown = {
-        url: ref for url, ref in merge_references(extra_urls).items() if url not in found
-    }
+    unknown = {url: ref for url, ref in merge_references(extra_urls).items() if url not in found}
 
     decisions: list[Decision] = []
     pending: list[str] = []
@@ -303,9 +305,9 @@ def classify(
             decision = _apply_table(ev, message, sender_domain, knowledge)
             # Only names that would load once confirmed are worth a look-up (privacy invariant 2);
             # an undecided URL never loads, so its name is not looked up either.
-            if not undecided and decision.reasons[0] == Reason.DNS_PENDING.value:
-                if ev.host not in pending:
-                    pending.append(ev.host)
+            waits_for_dns = decision.reasons[0] == Reason.DNS_PENDING.value
+            if waits_for_dns and not undecided and ev.host not in pending:
+                pending.append(ev.host)
             if undecided:
                 decision = replace(
                     decision,

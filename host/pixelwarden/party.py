@@ -9,9 +9,11 @@ exactly what those RFCs ask for: `news.shop.example` belongs to `shop.example`.
 
 from __future__ import annotations
 
+import contextlib
 import ipaddress
 import re
 from functools import lru_cache
+
 from publicsuffixlist import PublicSuffixList
 
 _PSL = PublicSuffixList()
@@ -23,11 +25,9 @@ def normalise_host(host: str) -> str:
     if host.startswith("[") and host.endswith("]"):
         host = host[1:-1]
     if not host.isascii():
-        try:
+        # Not a valid IDN: keep the Unicode form; it can never equal a sender's domain.
+        with contextlib.suppress(UnicodeError):
             host = host.encode("idna").decode("ascii")
-        except UnicodeError:
-            # Not a valid IDN: keep the Unicode form; it can never equal a sender's domain.
-            pass
     return host
 
 

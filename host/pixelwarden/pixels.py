@@ -42,7 +42,9 @@ _STATIC_NAMES = frozenset(
 
 # A token is a run that is long and random-looking: what a per-recipient id looks like.
 _HEX = re.compile(r"^[0-9a-fA-F]{16,}$")
-_UUID = re.compile(r"[0-9a-fA-F]{8}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{12}")
+_UUID = re.compile(
+    r"[0-9a-fA-F]{8}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{12}"
+)
 _TOKENISH = re.compile(r"^[A-Za-z0-9_\-.=+/%~]{16,}$")
 _SEGMENT_SPLIT = re.compile(r"[/&;,]")
 
@@ -67,7 +69,7 @@ def looks_like_token(value: str) -> bool:
 
 
 def _class_changes(chars: list[str]) -> int:
-    """Digit/letter switches plus lower-to-upper switches (CamelCase words switch upper-to-lower)."""
+    """Digit/letter switches plus lower-to-upper ones (CamelCase words switch upper-to-lower)."""
     changes = 0
     for a, b in zip(chars, chars[1:], strict=False):
         if a.isdigit() != b.isdigit() or (a.islower() and b.isupper()):
@@ -79,7 +81,9 @@ def _is_static_name(stem: str) -> bool:
     """A file named like a layout spacer ("spacer", "greypixel"): the same bytes for everyone."""
     if stem in _STATIC_NAMES:
         return True
-    return stem.endswith("pixel") and stem.isalpha() and not any(w in stem for w in ("open", "track"))
+    return (
+        stem.endswith("pixel") and stem.isalpha() and not any(w in stem for w in ("open", "track"))
+    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -103,7 +107,9 @@ def url_shape(url: str) -> UrlShape:
     static_name = bool(stems) and _is_static_name(stems[-1]) and not parts.query
     query = parts.query or ""
     values = [v for _, v in parse_qsl(query, keep_blank_values=True)]
-    has_token = any(looks_like_token(s) for s in segments) or any(looks_like_token(v) for v in values)
+    has_token = any(looks_like_token(s) for s in segments) or any(
+        looks_like_token(v) for v in values
+    )
     if not has_token and parts.fragment:
         has_token = any(looks_like_token(v) for v in _SEGMENT_SPLIT.split(parts.fragment))
     return UrlShape(bool(query), has_token, tracking_word, strong_word, static_name)

@@ -1,4 +1,7 @@
-"""Every message of the shared corpus of real mail scans without error (read in place, never copied)."""
+"""Every message of the shared corpus of real mail scans without error.
+
+The corpus is read in place, never copied into the project.
+"""
 
 from __future__ import annotations
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import pytest
-
 from pixelwarden.decide import Knowledge, classify, merge_references
 from pixelwarden.model import (
     Action,
@@ -186,8 +185,20 @@ def test_row3_beats_user_allowance_for_unresolved_first_party_names():
         (("d123.cdn.test",), Action.ALLOW, False, Party.FIRST, "first_party"),
         (("edge.shop.example",), Action.ALLOW, False, Party.FIRST, "first_party"),
         (("u42.tracker.test",), Action.BLOCK, True, Party.FIRST, "cname:u42.tracker.test"),
-        (("x.cdn.test", "u42.tracker.test"), Action.BLOCK, True, Party.FIRST, "cname:u42.tracker.test"),
-        (("host.elsewhere.test",), Action.BLOCK, False, Party.THIRD, "cloaked_third_party:host.elsewhere.test"),
+        (
+            ("x.cdn.test", "u42.tracker.test"),
+            Action.BLOCK,
+            True,
+            Party.FIRST,
+            "cname:u42.tracker.test",
+        ),
+        (
+            ("host.elsewhere.test",),
+            Action.BLOCK,
+            False,
+            Party.THIRD,
+            "cloaked_third_party:host.elsewhere.test",
+        ),
     ],
 )
 def test_every_cname_hop_is_judged(chain, action, tracker, party, reason):

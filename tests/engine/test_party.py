@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import pytest
-
 from pixelwarden.party import address_domain, host_of, registrable_domain
 
 

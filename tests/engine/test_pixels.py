@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import pytest
-
 from pixelwarden.model import Kind, Reference
 from pixelwarden.pixels import judge, looks_like_token
 
@@ -21,7 +20,9 @@ def test_tokens(value):
     assert looks_like_token(value)
 
 
-@pytest.mark.parametrize("value", ["newsletter-header", "logo", "autumn_collection_2024", "600", "hero-image-large"])
+@pytest.mark.parametrize(
+    "value", ["newsletter-header", "logo", "autumn_collection_2024", "600", "hero-image-large"]
+)
 def test_not_tokens(value):
     assert not looks_like_token(value)
 
@@ -62,5 +63,7 @@ def test_content_is_not_a_pixel(reference):
 
 
 def test_only_images_are_pixels():
-    font = Reference("https://a.test/open.woff?u=8f3a9c2e7b1d4f60", Kind.FONT, "style", "@font-face", 1, 1)
+    font = Reference(
+        "https://a.test/open.woff?u=8f3a9c2e7b1d4f60", Kind.FONT, "style", "@font-face", 1, 1
+    )
     assert judge(font) is None

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-
 from pixelwarden.decide import Knowledge, classify
 from pixelwarden.extract import extract
 from pixelwarden.mime import parse_message
@@ -32,7 +31,9 @@ _fragment = st.one_of(
 
 
 def _message(html: str) -> Message:
-    return Message("p.eml", "m@x", "n@shop.example", "n@shop.example", ("reader@mail.test",), html, None)
+    return Message(
+        "p.eml", "m@x", "n@shop.example", "n@shop.example", ("reader@mail.test",), html, None
+    )
 
 
 @settings(max_examples=300, suppress_health_check=[HealthCheck.too_slow], deadline=None)
@@ -41,7 +42,9 @@ def test_every_reference_found_gets_exactly_one_decision(html):
     extraction = extract(html)
     verdict = classify(_message(html), Knowledge(trackers=DB), extraction=extraction)
     found = {r.url for r in extraction.references}
-    assert [d.url for d in verdict.decisions] == list(dict.fromkeys(r.url for r in extraction.references))
+    assert [d.url for d in verdict.decisions] == list(
+        dict.fromkeys(r.url for r in extraction.references)
+    )
     assert {d.url for d in verdict.decisions} == found
     for d in verdict.decisions:
         assert d.action in (Action.ALLOW, Action.BLOCK)

@@ -259,9 +259,7 @@ POSITIVES: list[tuple[str, str]] = [
 
 
 @pytest.mark.parametrize(("service_id", "url"), POSITIVES)
-def test_known_tracker_urls_match_their_service(
-    db: TrackerDB, service_id: str, url: str
-) -> None:
+def test_known_tracker_urls_match_their_service(db: TrackerDB, service_id: str, url: str) -> None:
     match = db.match(url)
     assert match is not None, url
     assert match.service_id == service_id
@@ -336,9 +334,7 @@ NEGATIVES = [
 
 
 @pytest.mark.parametrize("url", NEGATIVES)
-def test_wanted_content_and_ordinary_paths_are_not_trackers(
-    db: TrackerDB, url: str
-) -> None:
+def test_wanted_content_and_ordinary_paths_are_not_trackers(db: TrackerDB, url: str) -> None:
     assert db.match(url) is None
 
 
@@ -374,9 +370,7 @@ def test_hosts_are_normalised(db: TrackerDB, url: str) -> None:
 def test_query_and_fragment_do_not_count_as_path(db: TrackerDB) -> None:
     assert db.match("https://shop.example/page?next=/wf/open&upn=1") is None
     assert (
-        db.match(
-            "https://shop.example/page#/o/eJwljUEOgyAQAF9TjkQQFA8ceuk_yLKsSoqsAUzj71vTZE4z"
-        )
+        db.match("https://shop.example/page#/o/eJwljUEOgyAQAF9TjkQQFA8ceuk_yLKsSoqsAUzj71vTZE4z")
         is None
     )
 
@@ -435,9 +429,7 @@ def test_injected_data_goes_through_the_same_parameters() -> None:
         (_data(hosts=["a.example"], colour="red"), "unknown fields"),
         (_data(hosts=["a.example", "a.example"]), "duplicates"),
         (
-            _data(
-                paths=[{"path": "/t", "params": ["a"]}, {"path": "/t", "params": ["a"]}]
-            ),
+            _data(paths=[{"path": "/t", "params": ["a"]}, {"path": "/t", "params": ["a"]}]),
             "duplicate rule",
         ),
     ],
@@ -495,9 +487,7 @@ def test_not_json_is_a_structured_error() -> None:
         ("myaccount.activehosted.com", "activecampaign"),
     ],
 )
-def test_cname_hops_into_mailing_services(
-    db: TrackerDB, host: str, service_id: str
-) -> None:
+def test_cname_hops_into_mailing_services(db: TrackerDB, host: str, service_id: str) -> None:
     service = db.cname_service(host)
     assert service is not None and service.id == service_id
 
@@ -554,9 +544,7 @@ def test_not_hosting(db: TrackerDB, host: str) -> None:
 
 def test_a_tracker_inside_a_hosting_suffix_is_not_hosting() -> None:
     data = _data(cname_targets=["trk.cloudfront.net"])
-    data["hosting"] = [
-        {"suffix": "cloudfront.net", "name": "CloudFront", "source": "x"}
-    ]
+    data["hosting"] = [{"suffix": "cloudfront.net", "name": "CloudFront", "source": "x"}]
     db = TrackerDB.from_dict(data)
     assert db.is_hosting("d1.cloudfront.net")
     assert not db.is_hosting("a.trk.cloudfront.net")
@@ -574,9 +562,7 @@ def test_a_tracker_inside_a_hosting_suffix_is_not_hosting() -> None:
         ("img1.niftyimages.com", "nifty-images"),
     ],
 )
-def test_content_hosts_name_their_service(
-    db: TrackerDB, host: str, service_id: str
-) -> None:
+def test_content_hosts_name_their_service(db: TrackerDB, host: str, service_id: str) -> None:
     service = db.content_host(host)
     assert service is not None and service.id == service_id
 
@@ -612,8 +598,7 @@ def test_corpus_messages_show_their_mailing_service(
     if not path.exists():
         pytest.skip(f"shared corpus not found at {CORPUS}")
     urls = [
-        m.group(1).decode("latin-1").replace("&amp;", "&")
-        for m in _SRC.finditer(path.read_bytes())
+        m.group(1).decode("latin-1").replace("&amp;", "&") for m in _SRC.finditer(path.read_bytes())
     ]
     found = {match.service_id for url in urls if (match := db.match(url))}
     assert service_id in found

@@ -14,11 +14,7 @@ from pixelwarden.trackers import CATEGORIES, TrackerDB, is_valid_suffix
 
 @pytest.fixture(scope="module")
 def data() -> dict[str, Any]:
-    text = (
-        resources.files("pixelwarden")
-        .joinpath("data", "trackers.json")
-        .read_text("utf-8")
-    )
+    text = resources.files("pixelwarden").joinpath("data", "trackers.json").read_text("utf-8")
     loaded: dict[str, Any] = json.loads(text)
     return loaded
 
@@ -53,8 +49,8 @@ def test_every_category_is_known_and_the_main_families_are_present(
 
 # Where a fact may come from: a public page, the project's notes, or a public mail corpus.
 _SOURCE = re.compile(
-    r"^(https?://\S+|trackers-notes\.md: .+|issue 3: .+|public corpus .+|URL shape seen in public .+"
-    r"|customer DNS records .+|MailPoet's public source code .+)$"
+    r"^(https?://\S+|trackers-notes\.md: .+|issue 3: .+|public corpus .+"
+    r"|URL shape seen in public .+|customer DNS records .+|MailPoet's public source code .+)$"
 )
 
 
@@ -85,9 +81,7 @@ def test_no_bundled_third_party_list_is_named_as_a_source(data: dict[str, Any]) 
 def _all_names(data: dict[str, Any]) -> list[str]:
     names = [h["suffix"] for h in data["hosting"]]
     for s in data["services"]:
-        names += (
-            s.get("hosts", []) + s.get("content_hosts", []) + s.get("cname_targets", [])
-        )
+        names += s.get("hosts", []) + s.get("content_hosts", []) + s.get("cname_targets", [])
         names += [p["host"] for p in s.get("paths", []) if "host" in p]
     return names
 
@@ -102,9 +96,7 @@ def test_no_host_belongs_to_two_services_or_to_hosting_and_a_service(
 ) -> None:
     owner: dict[str, str] = {}
     for s in data["services"]:
-        names = set(
-            s.get("hosts", []) + s.get("content_hosts", []) + s.get("cname_targets", [])
-        )
+        names = set(s.get("hosts", []) + s.get("content_hosts", []) + s.get("cname_targets", []))
         names |= {p["host"] for p in s.get("paths", []) if "host" in p}
         for name in names:
             assert owner.setdefault(name, s["id"]) == s["id"], name
@@ -131,9 +123,10 @@ def test_no_rule_is_written_twice(data: dict[str, Any]) -> None:
         ]
         # A CNAME target equal to, or inside, one of the service's own tracking hosts is redundant.
         for target in s.get("cname_targets", []):
-            assert not any(
-                target == h or target.endswith("." + h) for h in s.get("hosts", [])
-            ), (s["id"], target)
+            assert not any(target == h or target.endswith("." + h) for h in s.get("hosts", [])), (
+                s["id"],
+                target,
+            )
     assert [r for r, n in Counter(rules).items() if n > 1] == []
 
 
