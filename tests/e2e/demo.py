@@ -145,6 +145,7 @@ def main() -> int:
             messages=messages,
             proxy_port=proxy.port,
             ca_pem=ca.cert_path,
+            open_inbox=True,
         )
         print(f"Pixel Warden demo: Thunderbird with a temporary profile in {root}")
         print(

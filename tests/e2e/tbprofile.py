@@ -155,6 +155,7 @@ def create_profile(
     proxy_port: int | None,
     ca_pem: Path | None,
     extra_prefs: Mapping[str, object] | None = None,
+    open_inbox: bool = False,
 ) -> Path:
     profile.mkdir(parents=True, exist_ok=True)
     prefs: dict[str, object] = dict(QUIET_PREFS)
@@ -185,9 +186,32 @@ def create_profile(
     mail = profile / "Mail" / "Local Folders"
     mail.mkdir(parents=True, exist_ok=True)
     (mail / "Inbox").write_bytes(mbox_bytes(messages))
+    if open_inbox:
+        show_inbox_at_start(profile)
     if ca_pem is not None:
         trust_ca(profile, ca_pem)
     return profile
+
+
+def show_inbox_at_start(profile: Path) -> None:
+    """Start with Local Folders expanded and its Inbox shown, as if the last session ended there
+    (the shapes of Thunderbird's folderTree.json and session.json, as it writes them)."""
+    server = "mailbox://nobody@Local%20Folders"
+    (profile / "folderTree.json").write_text(json.dumps({"open": {"all": [server]}}))
+    first_tab = {
+        "mode": "mail3PaneTab",
+        "state": {
+            "firstTab": True,
+            "folderPaneVisible": True,
+            "folderURI": f"{server}/Inbox",
+            "messagePaneVisible": True,
+        },
+    }
+    session = {
+        "rev": 0,
+        "windows": [{"type": "3pane", "tabs": {"rev": 0, "selectedIndex": 0, "tabs": [first_tab]}}],
+    }
+    (profile / "session.json").write_text(json.dumps(session), encoding="utf-8")
 
 
 def trust_ca(profile: Path, ca_pem: Path) -> None:
