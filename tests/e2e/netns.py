@@ -13,6 +13,7 @@ import os
 import shutil
 import socket
 import struct
+import subprocess
 import sys
 
 _MARK = "PIXELWARDEN_E2E_NETNS"
@@ -31,6 +32,14 @@ def reexec_isolated() -> None:
     if unshare is None:
         sys.exit("e2e: `unshare` (util-linux) is needed to isolate the network")
     flags = ["-n"] if os.geteuid() == 0 else ["-r", "-n"]
+    probe = subprocess.run([unshare, *flags, "true"], check=False, capture_output=True, text=True)
+    if probe.returncode != 0:
+        # Never fall back to running without isolation: real mail would reach real trackers.
+        sys.exit(
+            f"e2e: cannot create a private network namespace ({' '.join(['unshare', *flags])}: "
+            f"{probe.stderr.strip()}). Run as root, or allow unprivileged user namespaces "
+            "(sysctl kernel.unprivileged_userns_clone=1), or give the container CAP_SYS_ADMIN."
+        )
     os.environ[_MARK] = "1"
     os.execv(unshare, [unshare, *flags, "--", sys.executable, *sys.argv])
 
