@@ -98,11 +98,12 @@ class _Evidence:
 
     ref: Reference
     host: str
+    domain: str | None
     tracker_reasons: list[str]
     company: str | None
     leaks: tuple[str, ...]
     party: Party
-    party_reasons: list[str]
+    party_reasons: tuple[str, ...]
     dns_block: str | None  # dns_pending / dns_failed:<status> / dns_skipped:<why>
 
 
@@ -159,6 +160,15 @@ def _cname_judgement(
     return None, None, cloaked
 
 
+# Reason strings of the hot path, read once (an enum's .value is a descriptor call).
+_KNOWN_TRACKER = Reason.KNOWN_TRACKER.value
+_TRACKER_LIST = Reason.TRACKER_LIST.value
+_ADDRESS_LEAK = Reason.ADDRESS_LEAK.value
+_FIRST_PARTY_REASONS = (Reason.FIRST_PARTY.value,)
+_THIRD_PARTY = Reason.THIRD_PARTY.value
+_DNS_PENDING = Reason.DNS_PENDING.value
+
+
 def _evidence(
     ref: Reference,
     message: Message,
@@ -166,42 +176,46 @@ def _evidence(
     knowledge: Knowledge,
     leak_detector: LeakDetector,
 ) -> _Evidence:
-    host = host_of(ref.url)
+    url = ref.url
+    host = host_of(url)
     tracker_reasons: list[str] = []
     company: str | None = None
 
-    match = knowledge.trackers.match(ref.url)
+    match = knowledge.trackers.match(url)
     if match is not None:
-        tracker_reasons.append(f"{Reason.KNOWN_TRACKER.value}:{match.service_id}")
+        tracker_reasons.append(f"{_KNOWN_TRACKER}:{match.service_id}")
         company = match.company
     if knowledge.lists is not None:
-        listed = knowledge.lists.match(ref.url, sender_domain, _REQUEST_TYPES[ref.kind])
+        listed = knowledge.lists.match(url, sender_domain, _REQUEST_TYPES[ref.kind])
         if listed:
-            tracker_reasons.append(f"{Reason.TRACKER_LIST.value}:{listed}")
-    leaks = leak_detector.find(ref.url)
-    tracker_reasons.extend(f"{Reason.ADDRESS_LEAK.value}:{leak}" for leak in leaks)
+            tracker_reasons.append(f"{_TRACKER_LIST}:{listed}")
+    leaks = leak_detector.find(url)
+    if leaks:
+        tracker_reasons.extend(f"{_ADDRESS_LEAK}:{leak}" for leak in leaks)
     pixel = judge_pixel(ref)
     if pixel is not None:
         tracker_reasons.append(pixel)
 
     domain = registrable_domain(host) if host else None
     first_by_name = sender_domain is not None and domain == sender_domain
-    party = Party.FIRST if first_by_name and not message.dmarc_fail else Party.THIRD
-    party_reasons: list[str] = []
-    if party is Party.FIRST:
-        party_reasons.append(Reason.FIRST_PARTY.value)
+    party_reasons: tuple[str, ...]
+    if first_by_name and not message.dmarc_fail:
+        party = Party.FIRST
+        party_reasons = _FIRST_PARTY_REASONS
     else:
-        party_reasons.append(Reason.THIRD_PARTY.value)
-        if first_by_name and message.dmarc_fail:
-            party_reasons.append(Reason.DMARC_FAIL.value)
+        party = Party.THIRD
+        reasons = [_THIRD_PARTY]
+        if first_by_name:
+            reasons.append(Reason.DMARC_FAIL.value)
         if sender_domain is None:
-            party_reasons.append(Reason.NO_SENDER.value)
+            reasons.append(Reason.NO_SENDER.value)
+        party_reasons = tuple(reasons)
 
     dns_block: str | None = None
     if party is Party.FIRST and knowledge.uncloak and sender_domain is not None:
         answer = knowledge.dns.get(host)
         if answer is None or answer.status == "pending":
-            dns_block = Reason.DNS_PENDING.value
+            dns_block = _DNS_PENDING
         elif answer.status == "skipped":
             dns_block = f"{Reason.DNS_SKIPPED.value}:{answer.chain[0] if answer.chain else 'limit'}"
         elif answer.status != "ok":
@@ -213,11 +227,13 @@ def _evidence(
                 company = company or cname_company
             elif cloaked is not None:
                 party = Party.THIRD
-                party_reasons = [Reason.THIRD_PARTY.value, cloaked]
+                party_reasons = (_THIRD_PARTY, cloaked)
 
     if tracker_reasons and company is None:
         company = _company_by_host(host, knowledge)
-    return _Evidence(ref, host, tracker_reasons, company, leaks, party, party_reasons, dns_block)
+    return _Evidence(
+        ref, host, domain, tracker_reasons, company, leaks, party, party_reasons, dns_block
+    )
 
 
 def _company_by_host(host: str, knowledge: Knowledge) -> str | None:
@@ -229,8 +245,7 @@ def _apply_table(
     ev: _Evidence, message: Message, sender_domain: str | None, knowledge: Knowledge
 ) -> Decision:
     ov = knowledge.overrides
-    host = ev.host
-    domain = registrable_domain(host) if host else None
+    host, domain = ev.host, ev.domain
     tracker = bool(ev.tracker_reasons)
 
     def decide(action: Action, *reasons: str) -> Decision:
@@ -305,7 +320,7 @@ def classify(
             decision = _apply_table(ev, message, sender_domain, knowledge)
             # Only names that would load once confirmed are worth a look-up (privacy invariant 2);
             # an undecided URL never loads, so its name is not looked up either.
-            waits_for_dns = decision.reasons[0] == Reason.DNS_PENDING.value
+            waits_for_dns = decision.reasons[0] == _DNS_PENDING
             if waits_for_dns and not undecided and ev.host not in pending:
                 pending.append(ev.host)
             if undecided:
