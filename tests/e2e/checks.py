@@ -231,7 +231,7 @@ def check_load_rest(checks: Checks, outcome: Outcome, n: int, name: str, labels:
 
 
 def check_relaxed(checks: Checks, outcome: Outcome, n: int, name: str, labels: Labels) -> None:
-    """Relaxed mode: everything but trackers loads at display time."""
+    """Everything but trackers loads at display time (relaxed mode, or the user allowed it)."""
     tag = f"[{outcome.scenario.name}] {name}"
     window = outcome.window(n)
     report = window.report

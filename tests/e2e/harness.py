@@ -58,6 +58,8 @@ class Scenario:
     # marker ("begin/2", "end/2/load_rest", ...) -> action run before the proxy answers it
     hooks: dict[str, Callable[[RunningScenario], None]] = field(default_factory=dict)
     extra_prefs: dict[str, object] = field(default_factory=dict)  # user.js additions
+    # the user's choices, as `pixelwarden settings import` takes them: {scope, value, action}
+    overrides: list[dict[str, str]] = field(default_factory=list)
     settle_ms: int = 15000
     quiet_ms: int = 700
 
@@ -191,7 +193,7 @@ def host_settings(scenario: Scenario, recipients: list[str]) -> dict[str, object
         "format": "pixelwarden-settings",
         "version": 1,
         "settings": settings,
-        "overrides": [],
+        "overrides": scenario.overrides,
     }
 
 

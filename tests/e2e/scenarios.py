@@ -248,6 +248,42 @@ def relaxed(suite: Suite) -> None:
         check_relaxed(suite.checks, outcome, n, name, suite.labels[name])
 
 
+def overrides(suite: Suite) -> None:
+    """The user's standing choices, set through the host's own settings import: an allowed
+    sender and an allowed domain load third-party content (never trackers); a blocked domain
+    loads nothing, not even first-party content."""
+    newsletter, gallery, bakery = (
+        "01-newsletter-known-tracker.eml",
+        "05-srcset.eml",
+        "02-first-party-hashed-pixel.eml",
+    )
+    scenario = Scenario(
+        "overrides",
+        [suite.by_name[n] for n in (newsletter, gallery, bakery)],
+        overrides=[
+            {"scope": "sender", "value": "news@shop.example", "action": "allow"},
+            {"scope": "domain", "value": "gallery.example", "action": "allow"},
+            {"scope": "domain", "value": "bakery.example", "action": "block"},
+        ],
+    )
+    outcome = suite.harness.run(scenario, suite.recipients)
+    print(f"e2e: allowed sender, allowed domain, blocked domain: {outcome.seconds:.1f} s")
+    check_scenario_wide(suite.checks, outcome, suite.labels.values(), suite.zone)
+    for n, name in ((1, newsletter), (2, gallery)):
+        check_relaxed(suite.checks, outcome, n, name, suite.labels[name])
+    window = outcome.window(3)
+    tag = f"[overrides] {bakery}"
+    suite.checks.check(f"{tag}: shown", window.complete and window.report is not None)
+    nothing = not window.requests
+    suite.checks.check(f"{tag}: a blocked domain loads nothing", nothing, window.requests)
+    reasons = [r.get("reasons") for r in resources_of(window.report)]
+    suite.checks.check(
+        f"{tag}: the host says the user blocked it",
+        bool(reasons) and all("user_block_domain" in (r or []) for r in reasons),
+        reasons,
+    )
+
+
 def wall_down(suite: Suite) -> None:
     """The user has let Thunderbird load remote content itself: no add-on can stop that (the
     requests never pass through any WebExtension API), so the add-on must notice and warn."""
@@ -330,6 +366,7 @@ SCENARIOS: dict[str, Callable[[Suite], None]] = {
     "dns-down": dns_down,
     "dns-slow": dns_slow,
     "relaxed": relaxed,
+    "overrides": overrides,
     "wall-down": wall_down,
     "screenshots": screenshots,
 }
