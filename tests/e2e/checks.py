@@ -185,6 +185,7 @@ def check_display(
         badge_text(report) == str(count),
         f"badge {badge_text(report)!r}, host {count}",
     )
+    check_popup(checks, tag, report, count, bool(verdict.get("image_only")))
     for resource in resources_of(report):
         why = labels.forbidden(_as_entry(resource["url"]))
         if why:
@@ -201,6 +202,34 @@ def check_display(
     )
     loaded = report.get("thunderbird_loaded") or []
     checks.check(f"{tag}: Thunderbird's own wall held", not loaded, loaded)
+
+
+def check_popup(
+    checks: Checks, tag: str, report: Report, trackers_blocked: object, image_only: bool
+) -> None:
+    """The popup says what the badge says: the same trackers, each with its reasons."""
+    popup = report.get("popup")
+    if not checks.check(f"{tag}: popup model reported", isinstance(popup, dict), popup):
+        return
+    assert isinstance(popup, dict)
+    trackers = popup.get("trackers") or {}
+    companies = trackers.get("companies") or [] if isinstance(trackers, dict) else []
+    entries = [e for c in companies if isinstance(c, dict) for e in c.get("entries") or []]
+    checks.check(
+        f"{tag}: popup lists every blocked tracker",
+        isinstance(trackers, dict)
+        and trackers.get("count") == trackers_blocked
+        and len(entries) == trackers_blocked,
+        f"popup {trackers.get('count') if isinstance(trackers, dict) else None}, "
+        f"{len(entries)} entries, host {trackers_blocked}",
+    )
+    unexplained = [e.get("url") for e in entries if isinstance(e, dict) and not e.get("reasons")]
+    checks.check(f"{tag}: every tracker in the popup says why", not unexplained, unexplained)
+    checks.check(
+        f"{tag}: popup image-only notice as the host says",
+        popup.get("image_only") is image_only,
+        popup.get("image_only"),
+    )
 
 
 def check_load_rest(checks: Checks, outcome: Outcome, n: int, name: str, labels: Labels) -> None:
