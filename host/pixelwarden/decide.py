@@ -285,10 +285,32 @@ def _apply_table(
     return decide(Action.BLOCK, *ev.party_reasons, Reason.STRICT_MODE.value)
 
 
-def is_image_only(extraction: Extraction, decisions: Iterable[Decision]) -> bool:
-    """Essentially images: at least one content image (not a tracker) and next to no text."""
-    content_images = sum(1 for d in decisions if d.kind is Kind.IMAGE and not d.tracker)
-    return content_images > 0 and extraction.text_chars < IMAGE_ONLY_TEXT_CHARS
+# An image "carries content" when it is at least this big (300×200 CSS px, declared); a signature
+# or a logo (160×40) is not. Images of unknown size count only when there are several of them.
+CONTENT_IMAGE_AREA = 300 * 200
+
+
+def is_image_only(
+    extraction: Extraction, decisions: Iterable[Decision], references: Mapping[str, Reference]
+) -> bool:
+    """Essentially images: next to no text, and images big or many enough to be the message.
+
+    A short personal mail with a signature image is not image-only: its text is all there is.
+    """
+    if extraction.text_chars >= IMAGE_ONLY_TEXT_CHARS:
+        return False
+    unsized = 0
+    for decision in decisions:
+        if decision.kind is not Kind.IMAGE or decision.tracker:
+            continue
+        ref = references.get(decision.url)
+        if ref is None:
+            continue
+        if ref.width is None and ref.height is None:
+            unsized += 1
+        elif (ref.width or 0) * (ref.height or 0) >= CONTENT_IMAGE_AREA:
+            return True
+    return unsized >= 2
 
 
 def classify(
@@ -337,7 +359,7 @@ def classify(
         from_header=message.from_header,
         sender_domain=sender_domain,
         mode=knowledge.mode,
-        image_only=is_image_only(extraction, decisions),
+        image_only=is_image_only(extraction, decisions, found),
         decisions=tuple(decisions),
         warnings=extraction.warnings,
         dns_pending=tuple(pending),

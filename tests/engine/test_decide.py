@@ -259,6 +259,16 @@ def test_image_only_flag():
     text = "<p>" + "Our autumn collection is here, with new colours and fabrics. " * 10 + "</p>"
     assert not classify(message(hero + text), knowledge()).image_only
     assert not classify(message("<p>Hello</p>"), knowledge()).image_only
+    slices = "".join(f'<img src="https://img.shop.example/s{i}.jpg">' for i in range(3))
+    assert classify(message(slices), knowledge()).image_only
+
+
+def test_short_personal_mail_with_a_signature_image_is_not_image_only():
+    # Regression (end-to-end fixture): a two-line reply with a 160×40 signature was flagged.
+    sig = '<p>Sunday works!</p><img src="https://img.shop.example/sig.png" width=160 height=40>'
+    assert not classify(message(sig), knowledge()).image_only
+    unsized_logo = '<p>Thanks!</p><img src="https://img.shop.example/logo.png">'
+    assert not classify(message(unsized_logo), knowledge()).image_only
 
 
 def test_undecided_urls_are_never_looked_up():
