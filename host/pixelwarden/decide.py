@@ -322,8 +322,9 @@ def classify(
     """Decide every remote resource of ``message``. Pure: no network, no disk.
 
     ``extra_urls`` are references the add-on saw in the rendered document; any of them that the
-    message's HTML does not contain is blocked (``undecided``). ``extraction`` may be passed when
-    the caller already has it (re-classification after DNS answers).
+    message's HTML does not contain is blocked (``undecided``), except the redirect target of a
+    resource that is allowed (``Reference.via``), which is decided like any other.
+    ``extraction`` may be passed when the caller already has it (re-classification after DNS).
     Raises PixelWardenError only for input over the size caps.
     """
     if extraction is None:
@@ -335,11 +336,15 @@ def classify(
     unknown = {url: ref for url, ref in merge_references(extra_urls).items() if url not in found}
 
     decisions: list[Decision] = []
+    allowed: set[str] = set()
     pending: list[str] = []
-    for refs, undecided in ((found, False), (unknown, True)):
+    for refs, unknown_group in ((found, False), (unknown, True)):
         for ref in refs.values():
             ev = _evidence(ref, message, sender_domain, knowledge, leak_detector)
             decision = _apply_table(ev, message, sender_domain, knowledge)
+            # A redirect target of a resource that may load is a request Thunderbird would
+            # make: it gets the table like any other. Any other unknown URL stays undecided.
+            undecided = unknown_group and not (ref.via is not None and ref.via in allowed)
             # Only names that would load once confirmed are worth a look-up (privacy invariant 2);
             # an undecided URL never loads, so its name is not looked up either.
             waits_for_dns = decision.reasons[0] == _DNS_PENDING
@@ -351,6 +356,8 @@ def classify(
                     action=Action.BLOCK,
                     reasons=(Reason.UNDECIDED.value, *decision.reasons),
                 )
+            elif decision.action is Action.ALLOW:
+                allowed.add(ref.url)
             decisions.append(decision)
 
     return Verdict(

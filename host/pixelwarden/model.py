@@ -86,6 +86,8 @@ class Reference:
     height: int | None = None
     hidden: bool = False  # display:none, visibility:hidden, opacity:0, ... on itself or an ancestor
     quoted: bool = False  # inside a quoted or forwarded part (blockquote type=cite, ...)
+    # For a redirect target reported by the add-on: the URL whose response redirected here.
+    via: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

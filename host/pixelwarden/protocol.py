@@ -173,9 +173,20 @@ def parse_rendered(value: object) -> tuple[Reference, ...]:
                 height=_size(item.get("height"), f"{where}.height"),
                 hidden=hidden,
                 quoted=bool(item.get("quoted", False) is True),
+                via=_redirect_source(item, where),
             )
         )
     return tuple(refs)
+
+
+def _redirect_source(item: Mapping[str, Any], where: str) -> str | None:
+    """The allowed URL that redirected to this one, when the add-on reports a redirect hop."""
+    if item.get("origin") != "redirect":
+        return None
+    via = item.get("via")
+    if not isinstance(via, str) or not via or len(via) > MAX_URL_CHARS:
+        raise invalid(f"{where}.via must be the URL that redirected here")
+    return clean_text(via)
 
 
 def clean_text(value: str) -> str:

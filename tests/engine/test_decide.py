@@ -275,3 +275,23 @@ def test_undecided_urls_are_never_looked_up():
     rendered = Reference("https://other.shop.example/x.png", Kind.IMAGE, "img", "src", 100, 100)
     verdict = classify(message(LOGO_1ST), knowledge(uncloak=True), extra_urls=[rendered])
     assert verdict.dns_pending == ("img.shop.example",)
+
+
+def test_redirect_targets_of_allowed_resources_are_decided_like_the_rest():
+    def hop(url: str, via: str) -> Reference:
+        return Reference(url, Kind.IMAGE, "img", "redirect", None, None, via=via)
+
+    logo = "https://img.shop.example/logo.png"
+    redirects = [
+        hop("https://cdn.shop.example/logo-v2.png", via=logo),  # first party: loads
+        hop("https://open.tracker.test/o.gif?u=1", via=logo),  # tracker: blocked
+        hop("https://cdn.other.test/x.png", via=logo),  # third party, strict: blocked
+        hop("https://img.shop.example/y.png", via="https://cdn.other.test/hero.jpg"),
+    ]
+    verdict = classify(message(LOGO_1ST + LOGO_3RD), knowledge(), extra_urls=redirects)
+    by_url = {d.url: d for d in verdict.decisions}
+    assert by_url["https://cdn.shop.example/logo-v2.png"].action is Action.ALLOW
+    assert by_url["https://open.tracker.test/o.gif?u=1"].tracker
+    assert by_url["https://cdn.other.test/x.png"].reasons == ("third_party", "strict_mode")
+    # A hop from a resource that is itself blocked vouches for nothing.
+    assert by_url["https://img.shop.example/y.png"].reasons[0] == "undecided"

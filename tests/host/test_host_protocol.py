@@ -189,3 +189,19 @@ def test_lone_surrogate_urls_are_classified(
     session.close()
     assert reply["ok"] is True, reply
     assert encode_reply(reply)  # and it can be sent
+
+
+def test_redirect_hops_carry_the_url_that_redirected() -> None:
+    hop = {
+        "url": "https://cdn.shop.example/logo-v2.png",
+        "element": "img",
+        "attribute": "redirect",
+        "origin": "redirect",
+        "via": "https://img.shop.example/logo.png",
+    }
+    (ref,) = parse_rendered([hop])
+    assert ref.via == "https://img.shop.example/logo.png"
+    (plain,) = parse_rendered([{"url": "https://img.shop.example/a.png"}])
+    assert plain.via is None
+    with pytest.raises(PixelWardenError):
+        parse_rendered([{**hop, "via": 42}])
