@@ -243,9 +243,12 @@ def _finished(reports: list[dict[str, object]]) -> bool:
 class Harness:
     """Shared by every scenario of one run: the CA, the DNS server's log, the output folder."""
 
-    def __init__(self, output: Path, xpi: Path, ca: TestCA, dns: ZoneDNSServer) -> None:
+    def __init__(
+        self, output: Path, xpi: Path, ca: TestCA, dns: ZoneDNSServer, addon_id: str = ADDON_ID
+    ) -> None:
         self.output = output
         self.xpi = xpi
+        self.addon_id = addon_id
         self.ca = ca
         self.dns = dns
         self.display: str | None = None  # X display for non-headless scenarios
@@ -307,6 +310,7 @@ class Harness:
             proxy_port=proxy.port,
             ca_pem=self.ca.cert_path,
             extra_prefs=scenario.extra_prefs,
+            addon_id=self.addon_id,
         )
         started = time.monotonic()
         self.dns.resolver.delay = scenario.dns_delay

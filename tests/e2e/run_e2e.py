@@ -21,6 +21,7 @@ import shutil
 import subprocess
 import sys
 import time
+import zipfile
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -36,7 +37,7 @@ from checks import (
 )
 from dnsserver import ZoneDNSServer, load_zone
 from harness import Harness, Scenario
-from messages import read_messages, recipients_of
+from messages import read_messages, recipients_of, same_subject, subject_of
 from scenarios import FIXTURES, known_gaps, run_all
 from screen import Xvfb
 from testca import TestCA
@@ -168,6 +169,49 @@ def folder_run(
     print(f"e2e: report written to {target}")
 
 
+CANARY_ID = "canary@pixelwarden.test"
+
+
+def build_canary(output: Path) -> Path:
+    """The canary add-on (tests/e2e/canary/), packed: a harness check that needs no Pixel Warden."""
+    target = output / "canary.xpi"
+    with zipfile.ZipFile(target, "w") as package:
+        for path in sorted((HERE / "canary").iterdir()):
+            package.write(path, path.name)
+    return target
+
+
+def canary_run(harness: Harness, checks: Checks) -> None:
+    files = read_messages(FIXTURES)[:2]
+    outcome = harness.run(Scenario("canary", files), recipients_of(files))
+    print(f"e2e: canary: {outcome.seconds:.1f} s")
+    checks.check("[canary] finished", outcome.done, f"see {outcome.directory}")
+    fetched = {str(r.get("url")): r.get("status") for r in outcome.events("fetch")}
+    checks.check(
+        "[canary] http and https answered through the proxy",
+        set(fetched.values()) == {200} and len(fetched) == 4,
+        fetched,
+    )
+    logged = [(e.method, e.url) for e in outcome.entries]
+    checks.check(
+        "[canary] the proxy saw the https request with its full URL (TLS terminated)",
+        ("GET", "https://tls.shop.example/canary-20x10-ff0000.png") in logged,
+        logged,
+    )
+    checks.check(
+        "[canary] nothing else reached the proxy (quiet profile)",
+        len([e for e in outcome.entries if e.method != "CONNECT"]) == 4,
+        logged,
+    )
+    inbox = next(iter(outcome.events("inbox")), {}).get("subjects")
+    checks.check(
+        "[canary] the harness's mbox is the Inbox",
+        inbox is not None
+        and sorted(map(same_subject, inbox)) == sorted(subject_of(f.raw) for f in files),
+        inbox,
+    )
+
+
 def run_inside(args: argparse.Namespace) -> int:
     netns.bring_loopback_up()
     checks = Checks(None if args.messages else known_gaps())
@@ -178,19 +222,25 @@ def run_inside(args: argparse.Namespace) -> int:
     output = Path(args.output)
     output.mkdir(parents=True, exist_ok=True)
     version = thunderbird_version(thunderbird_binary())
-    print(f"e2e: Thunderbird {version}, add-on {args.xpi}", flush=True)
+    addon = "the canary (tests/e2e/canary)" if args.canary else args.xpi
+    print(f"e2e: Thunderbird {version}, add-on {addon}", flush=True)
     zone_file = (
         Path(args.zone) if args.zone else (None if args.messages else FIXTURES / "zone.json")
     )
     dns = ZoneDNSServer(load_zone(zone_file), port=53).start()
     ca = TestCA(output / "ca")
-    harness = Harness(output, Path(args.xpi), ca, dns)
+    if args.canary:
+        harness = Harness(output, build_canary(output), ca, dns, addon_id=CANARY_ID)
+    else:
+        harness = Harness(output, Path(args.xpi), ca, dns)
     xvfb = None
     try:
-        if not args.messages and not args.no_screenshots and shutil.which("Xvfb"):
+        if not (args.messages or args.canary or args.no_screenshots) and shutil.which("Xvfb"):
             xvfb = Xvfb()
             harness.display = xvfb.display
-        if args.messages:
+        if args.canary:
+            canary_run(harness, checks)
+        elif args.messages:
             report = Path(args.report).resolve() if args.report else None
             folder_run(harness, checks, Path(args.messages), report, version)
         else:
@@ -218,6 +268,11 @@ def main() -> int:
     parser.add_argument("--no-screenshots", action="store_true")
     parser.add_argument("--no-apt", action="store_true", help="never install system packages")
     parser.add_argument(
+        "--canary",
+        action="store_true",
+        help="check the harness alone with a tiny test add-on (no Pixel Warden needed)",
+    )
+    parser.add_argument(
         "--update-docs", action="store_true", help="copy the screenshots to docs/screenshots/"
     )
     args = parser.parse_args()
@@ -232,14 +287,16 @@ def main() -> int:
     if not netns.inside():
         if not args.no_apt:
             ensure_system_packages()
-        args.xpi = str(find_xpi(args.xpi))
+        args.xpi = "" if args.canary else str(find_xpi(args.xpi))
         sys.argv = [sys.argv[0], *_argv(args)]
         netns.reexec_isolated()
     return run_inside(args)
 
 
 def _argv(args: argparse.Namespace) -> list[str]:
-    out = ["--xpi", args.xpi, "--output", args.output, "--no-apt"]
+    out = ["--output", args.output, "--no-apt"]
+    if args.xpi:
+        out += ["--xpi", args.xpi]
     for name in ("messages", "report", "zone", "only"):
         value = getattr(args, name)
         if value:
@@ -248,6 +305,8 @@ def _argv(args: argparse.Namespace) -> list[str]:
         out.append("--no-screenshots")
     if args.update_docs:
         out.append("--update-docs")
+    if args.canary:
+        out.append("--canary")
     return out
 
 

@@ -156,6 +156,7 @@ def create_profile(
     ca_pem: Path | None,
     extra_prefs: Mapping[str, object] | None = None,
     open_inbox: bool = False,
+    addon_id: str = ADDON_ID,
 ) -> Path:
     profile.mkdir(parents=True, exist_ok=True)
     prefs: dict[str, object] = dict(QUIET_PREFS)
@@ -168,7 +169,7 @@ def create_profile(
     if xpi is not None:
         extensions = profile / "extensions"
         extensions.mkdir(exist_ok=True)
-        shutil.copyfile(xpi, extensions / f"{ADDON_ID}.xpi")
+        shutil.copyfile(xpi, extensions / f"{addon_id}.xpi")
     # A window as large as the Xvfb screen: message, badge and popup all fit in the screenshots
     # (there is no window manager under Xvfb to maximise it).
     xulstore = {

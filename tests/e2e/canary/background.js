@@ -1,10 +1,15 @@
-// Test-only canary for the end-to-end harness: fetches through the proxy over http and https
-// (TLS terminated by the run's CA) and lists the Local Folders Inbox, reporting on stdout.
+// Test-only canary for the end-to-end harness (`run_e2e.py --canary`): without the real add-on,
+// proves that Thunderbird reaches the logging proxy over http and https (TLS terminated with the
+// run's CA, trusted in the profile) and that the harness's mbox shows up as the Inbox.
 "use strict";
 
+const REPORT = "PIXELWARDEN-E2E ";
+
 function report(data) {
-  console.log("PIXELWARDEN-E2E " + JSON.stringify(data));
+  console.log(REPORT + JSON.stringify(data));
 }
+
+const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
 
 async function fetchAndReport(url) {
   try {
@@ -16,46 +21,43 @@ async function fetchAndReport(url) {
   }
 }
 
-async function inboxSubjects() {
-  const subjects = [];
-  for (const account of await messenger.accounts.list()) {
-    report({ event: "folders", account: account.name, folders: (account.folders || []).map((f) => [f.name, f.type, f.path, f.id]) });
-    for (const folder of account.folders || []) {
-      if (folder.name !== "Inbox") continue;
-      // An mbox written by the harness is only parsed when the folder is opened.
-      try {
-        const tabs = await messenger.mailTabs.query({});
-        report({ event: "mailtabs", tabs: tabs.map((t) => t.id) });
-        if (tabs.length) {
-          const timeout = new Promise((r) => setTimeout(() => r("timeout"), 3000));
-          const result = await Promise.race([messenger.mailTabs.update(tabs[0].id, { displayedFolder: folder.id }).then(() => "ok"), timeout]);
-          report({ event: "displayedFolder", result });
-        }
-      } catch (error) {
-        report({ event: "displayedFolder", error: String(error) });
-      }
-      let page = await messenger.messages.list(folder.id ?? folder);
-      for (;;) {
-        for (const message of page.messages) subjects.push(message.subject);
-        if (!page.id) break;
-        page = await messenger.messages.continueList(page.id);
-      }
+async function inbox() {
+  for (let attempt = 0; attempt < 40; attempt++) {
+    for (const account of await messenger.accounts.list()) {
+      const folder = (account.folders || []).find((f) => f.path === "/Inbox");
+      if (account.type === "none" && folder) return folder;
     }
+    await sleep(250);
   }
-  return subjects;
+  return null;
+}
+
+async function subjects(folder) {
+  // A freshly written mbox is listed empty until the folder is shown (Thunderbird may reject the
+  // call in headless mode and index the folder anyway).
+  const [tab] = await messenger.mailTabs.query({});
+  if (tab) await messenger.mailTabs.update(tab.id, { displayedFolder: folder.id }).catch(() => {});
+  for (let attempt = 0; attempt < 40; attempt++) {
+    const found = [];
+    let page = await messenger.messages.list(folder.id);
+    for (;;) {
+      for (const message of page.messages) found.push(message.subject);
+      if (!page.id) break;
+      page = await messenger.messages.continueList(page.id);
+    }
+    if (found.length) return found;
+    await sleep(250);
+  }
+  return [];
 }
 
 async function main() {
-  await fetchAndReport("http://marker.pixelwarden.test/begin/0");
-  await fetchAndReport("http://plain.shop.example/logo-20x10-00aa00.png");
-  await fetchAndReport("https://tls.shop.example/logo-20x10-ff0000.png");
-  await fetchAndReport("http://marker.pixelwarden.test/end/0");
-  for (let i = 0; i < 10; i++) {
-    const subjects = await inboxSubjects();
-    report({ event: "inbox", attempt: i, subjects });
-    if (subjects.length) break;
-    await new Promise((r) => setTimeout(r, 1000));
-  }
+  await fetchAndReport("http://marker.pixelwarden.test/begin/1");
+  await fetchAndReport("http://plain.shop.example/canary-20x10-00aa00.png");
+  await fetchAndReport("https://tls.shop.example/canary-20x10-ff0000.png");
+  await fetchAndReport("http://marker.pixelwarden.test/end/1");
+  const folder = await inbox();
+  report({ event: "inbox", subjects: folder ? await subjects(folder) : null });
   report({ event: "done" });
 }
 
