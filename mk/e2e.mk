@@ -20,9 +20,11 @@ endif
 
 .PHONY: e2e e2e-corpus e2e-canary run screenshots
 
-# The harness checks itself first (proxy, CA, DNS, attribution rules; loopback only, ~5 s).
+# The harness checks itself first: its rules (pytest, loopback only, ~5 s), then its plumbing in
+# a real Thunderbird with the canary add-on (~5 s); then the real run.
 e2e: install xpi
 	$(BIN)/pytest -q tests/e2e
+	$(BIN)/python tests/e2e/run_e2e.py --canary --output $(E2E_OUTPUT)
 	$(BIN)/python tests/e2e/run_e2e.py $(E2E_ARGS)
 
 # The shared corpus of real mail, inside the private network namespace only (nothing can leave).
