@@ -39,7 +39,7 @@ test("opens each Inbox message in turn between markers and reports badge, verdic
     return port;
   };
   const lines = [];
-  const driver = new TestDriver(fake.messenger, warden, { enabled: true, load_rest: ["m1@shop.example"], popup: [2], settle_ms: 2000, quiet_ms: 0 }, (l) => lines.push(l));
+  const driver = new TestDriver(fake.messenger, warden, { enabled: true, load_rest: ["m1@shop.example"], popup: [2], settle_ms: 15000, quiet_ms: 300 }, (l) => lines.push(l));
   await driver.run();
   const events = lines.map((l) => {
     assert.ok(l.startsWith(PREFIX));
