@@ -40,3 +40,27 @@ def test_host_is_read_the_way_a_browser_reads_it():
     assert host_of("https://user:pw@Shop.Example:8080/x") == "shop.example"
     assert host_of("https://[2001:db8::1]:8443/x") == "2001:db8::1"
     assert host_of("not a url") == ""
+
+
+def test_same_answers_as_the_public_suffix_list_package_on_every_rule():
+    """The list is read by party.py itself (fast start-up); the package's matcher is the oracle."""
+    from pathlib import Path
+
+    import publicsuffixlist
+
+    oracle = publicsuffixlist.PublicSuffixList()
+    text = (Path(publicsuffixlist.__file__).parent / "public_suffix_list.dat").read_text("utf-8")
+    hosts = ["a.b.ck", "www.ck", "x.www.ck", "city.kawasaki.jp", "a.city.kawasaki.jp"]
+    for line in text.splitlines()[::7]:  # a spread of rules: wildcards, exceptions, IDNs
+        line = line.strip()
+        if not line or line.startswith("//"):
+            continue
+        rule = line.split()[0].lstrip("!").replace("*", "wild")
+        try:
+            rule = rule.encode("idna").decode("ascii")
+        except UnicodeError:
+            continue
+        hosts += [rule, f"a.{rule}", f"b.a.{rule}"]
+    assert len(hosts) > 3000
+    for host in hosts:
+        assert registrable_domain.__wrapped__(host) == oracle.privatesuffix(host), host
