@@ -117,7 +117,7 @@ def _has_decimal(view: str, number: str) -> bool:
 class LeakDetector:
     """Searches URLs for a fixed set of recipient addresses (To, Cc, identities...)."""
 
-    __slots__ = ("_forms",)
+    __slots__ = ("_forms", "_lower_needles", "_base64_needles")
 
     def __init__(self, addresses: Iterable[str]) -> None:
         seen: dict[str, _AddressForms] = {}
@@ -126,6 +126,18 @@ class LeakDetector:
             if normal is not None and normal not in seen:
                 seen[normal] = _AddressForms(normal)
         self._forms = tuple(seen.values())
+        # Every string `find` looks for, for a quick "none of them is there" (most URLs): those
+        # searched in the lower-cased views, and the base64 cores (case kept, standard alphabet).
+        lower: dict[str, None] = {}
+        b64: dict[str, None] = {}
+        for forms in self._forms:
+            lower[forms.address] = None
+            lower.update(dict.fromkeys(digest for _, digest in forms.hashes))
+            lower[forms.crc_hex] = None
+            lower.update(dict.fromkeys(forms.crc_decimal))
+            b64.update(dict.fromkeys(forms.base64))
+        self._lower_needles = tuple(lower)
+        self._base64_needles = tuple(b64)
 
     @property
     def addresses(self) -> tuple[str, ...]:
@@ -145,6 +157,10 @@ class LeakDetector:
                 if twice != once:
                     views.append(twice)
         lowered = [view.lower() for view in views]
+        # "+", "/" and "=" of standard base64 are often percent-encoded, so every view counts.
+        standard = [view.replace("-", "+").replace("_", "/") for view in views]
+        if not self._any_needle(lowered, standard):
+            return ()
         raw = lowered[0]
         found: set[str] = set()
         for forms in self._forms:
@@ -165,8 +181,6 @@ class LeakDetector:
                 for decimal in forms.crc_decimal:
                     if decimal in view and _has_decimal(view, decimal):
                         found.add("crc32")
-        # "+", "/" and "=" of standard base64 are often percent-encoded, so every view counts.
-        standard = [view.replace("-", "+").replace("_", "/") for view in views]
         for forms in self._forms:
             for core in forms.base64:
                 for view in standard:
@@ -174,6 +188,18 @@ class LeakDetector:
                         found.add("base64")
                         return tuple(sorted(found, key=_ORDER.__getitem__))
         return tuple(sorted(found, key=_ORDER.__getitem__))
+
+    def _any_needle(self, lowered: list[str], standard: list[str]) -> bool:
+        """Whether any searched string occurs in a view at all (every hit needs one)."""
+        for view in lowered:
+            for needle in self._lower_needles:
+                if needle in view:
+                    return True
+        for view in standard:
+            for needle in self._base64_needles:
+                if needle in view:
+                    return True
+        return False
 
 
 def _percent_decode(text: str) -> str:
