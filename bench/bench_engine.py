@@ -23,10 +23,10 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from lxml import etree  # noqa: E402
+from bench_parsers import lxml_parse_only as parse_only  # noqa: E402
 from newsletter import generate  # noqa: E402
 from pixelwarden.decide import Knowledge, classify  # noqa: E402
-from pixelwarden.mime import message_from_html, parse_message  # noqa: E402
+from pixelwarden.mime import parse_message  # noqa: E402
 from pixelwarden.sources import iter_sources  # noqa: E402
 from pixelwarden.trackers import TrackerDB  # noqa: E402
 
@@ -43,28 +43,6 @@ def timings(fn: Callable[[], object], runs: int) -> list[float]:
         fn()
         out.append((time.perf_counter() - start) * 1000)
     return out
-
-
-class _Sink:
-    """A parser target that keeps nothing: the floor any HTML pass pays."""
-
-    def start(self, tag: str, attrib: dict[str, str]) -> None:
-        pass
-
-    def end(self, tag: str) -> None:
-        pass
-
-    def data(self, data: str) -> None:
-        pass
-
-    def close(self) -> None:
-        return None
-
-
-def parse_only(html: str) -> None:
-    parser = etree.HTMLParser(target=_Sink(), recover=True, huge_tree=True)
-    parser.feed(html)
-    parser.close()
 
 
 def as_eml(html: str) -> bytes:
@@ -118,10 +96,7 @@ def bench_corpus(corpus: Path, knowledge: Knowledge) -> None:
     for _ in range(3):
         for source, data in messages:
             t0 = time.perf_counter()
-            if source.endswith(".html"):
-                message = message_from_html(data, source)
-            else:
-                message = parse_message(data, source)
+            message = parse_message(data, source)
             classify(message, knowledge)
             per_message.append((time.perf_counter() - t0) * 1000)
             if message.html:

@@ -741,22 +741,21 @@ def _as_field_error(exc: PixelWardenError) -> PixelWardenError:
     return invalid(exc.message) if exc.code == "invalid_settings" else exc
 
 
-async def handle_allow(session: Session, request: Mapping[str, Any]) -> Reply:
+def _set_override(session: Session, request: Mapping[str, Any], action: str) -> Reply:
     scope, value = _scope_value(request)
     try:
-        entry = session.store.set_override(scope, value, "allow")
+        entry = session.store.set_override(scope, value, action)
     except PixelWardenError as exc:
         raise _as_field_error(exc) from None
     return {"override": entry.to_json(), **_overrides_reply(session)}
+
+
+async def handle_allow(session: Session, request: Mapping[str, Any]) -> Reply:
+    return _set_override(session, request, "allow")
 
 
 async def handle_block(session: Session, request: Mapping[str, Any]) -> Reply:
-    scope, value = _scope_value(request)
-    try:
-        entry = session.store.set_override(scope, value, "block")
-    except PixelWardenError as exc:
-        raise _as_field_error(exc) from None
-    return {"override": entry.to_json(), **_overrides_reply(session)}
+    return _set_override(session, request, "block")
 
 
 async def handle_revoke(session: Session, request: Mapping[str, Any]) -> Reply:
