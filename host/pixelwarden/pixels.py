@@ -100,19 +100,30 @@ def url_shape(url: str) -> UrlShape:
         parts = urlsplit(url)
     except ValueError:
         return UrlShape(False, False, False, False, False)
-    segments = [s for s in parts.path.split("/") if s]
+    segments, strong_word, tracking_word, static_name = _path_signals(parts.path, parts.query)
+    has_token = _has_token(segments, parts.query, parts.fragment)
+    return UrlShape(bool(parts.query), has_token, tracking_word, strong_word, static_name)
+
+
+def _path_signals(path: str, query: str) -> tuple[list[str], bool, bool, bool]:
+    """(path segments, strong word, tracking word, static name): the cheap part of the shape."""
+    segments = [s for s in path.split("/") if s]
     stems = [s.rsplit(".", 1)[0].lower() for s in segments]
-    strong_word = _STRONG_RE.search(parts.path.lower()) is not None
+    strong_word = _STRONG_RE.search(path.lower()) is not None
     tracking_word = strong_word or not _TRACKING_WORDS.isdisjoint(stems)
-    static_name = bool(stems) and _is_static_name(stems[-1]) and not parts.query
-    query = parts.query or ""
-    values = [v for _, v in parse_qsl(query, keep_blank_values=True)]
-    has_token = any(looks_like_token(s) for s in segments) or any(
-        looks_like_token(v) for v in values
-    )
-    if not has_token and parts.fragment:
-        has_token = any(looks_like_token(v) for v in _SEGMENT_SPLIT.split(parts.fragment))
-    return UrlShape(bool(query), has_token, tracking_word, strong_word, static_name)
+    static_name = bool(stems) and _is_static_name(stems[-1]) and not query
+    return segments, strong_word, tracking_word, static_name
+
+
+def _has_token(segments: list[str], query: str, fragment: str) -> bool:
+    """A per-recipient token in a path segment, a query value or the fragment."""
+    if any(looks_like_token(s) for s in segments):
+        return True
+    if query and any(looks_like_token(v) for _, v in parse_qsl(query, keep_blank_values=True)):
+        return True
+    if fragment:
+        return any(looks_like_token(v) for v in _SEGMENT_SPLIT.split(fragment))
+    return False
 
 
 def is_tiny(ref: Reference) -> bool:
@@ -128,17 +139,38 @@ def judge(ref: Reference) -> str | None:
     if ref.kind is not Kind.IMAGE:
         return None
     tiny = is_tiny(ref)
+    hidden = ref.hidden
     unsized = ref.width is None and ref.height is None
-    if not (tiny or ref.hidden or unsized):
+    if not (tiny or hidden or unsized):
         return None  # a visible image with a real declared size: content, whatever its URL
-    shape = url_shape(ref.url)
-    carries_signal = shape.has_token or shape.has_query or shape.tracking_word
-    if shape.static_name and not shape.has_token:
-        return None
-    if tiny and carries_signal:
-        return Reason.OPEN_PIXEL.value
-    if ref.hidden and carries_signal:
-        return Reason.HIDDEN_IMAGE.value
-    if unsized and shape.strong_word and shape.has_token:
-        return Reason.BEACON.value
+    # The rules of `url_shape`, with the token search (the costly part) done only when the
+    # answer depends on it.
+    try:
+        parts = urlsplit(ref.url)
+    except ValueError:
+        return None  # no signal at all
+    query = parts.query
+    if not (tiny or hidden) and _STRONG_RE.search(parts.path.lower()) is None:
+        return None  # unsized and visible: without a strong word it is no beacon, static or not
+    segments, strong_word, tracking_word, static_name = _path_signals(parts.path, query)
+    if static_name:  # a spacer's name: content, unless a token rides along
+        if not _has_token(segments, query, parts.fragment):
+            return None
+        if tiny:
+            return _OPEN_PIXEL
+        if hidden:
+            return _HIDDEN_IMAGE
+        return _BEACON if strong_word else None  # unsized, the only case left
+    if tiny or hidden:
+        if query or tracking_word or _has_token(segments, query, parts.fragment):
+            return _OPEN_PIXEL if tiny else _HIDDEN_IMAGE
+        return None  # no signal, so no token for a beacon either
+    # Unsized and visible: a beacon needs a strong word and a token.
+    if strong_word and _has_token(segments, query, parts.fragment):
+        return _BEACON
     return None
+
+
+_OPEN_PIXEL = Reason.OPEN_PIXEL.value
+_HIDDEN_IMAGE = Reason.HIDDEN_IMAGE.value
+_BEACON = Reason.BEACON.value
