@@ -203,12 +203,13 @@ class _Reader:
     # -- lxml target interface ---------------------------------------------------------------
 
     def start(self, tag: str, attrib: Mapping[str, str]) -> None:
-        parent = self.states[-1]
-        state = parent | _QUOTED if self.found.quoted_rest else parent
+        states = self.states
+        parent = states[-1]
+        found = self.found
+        state = parent | _QUOTED if found.quoted_rest else parent
         special = _SPECIAL.get(tag)  # None for the common div/p/span/a/font/...
         if special is not None:
             state |= special[0]
-        decls: dict[str, str] | None = None  # the handlers look the declarations up when needed
         style = None
         if attrib:
             style = attrib.get("style")
@@ -225,12 +226,18 @@ class _Reader:
                 state |= _HIDDEN
             if not state & _QUOTED:
                 cls = attrib.get("class")
-                if (cls is not None and _quote_class(cls)) or "id" in attrib or tag == "blockquote":
+                if cls is not None:
+                    quote_class = _CLASSES.get(cls)
+                    if quote_class is None:
+                        quote_class = _quote_class(cls)
+                else:
+                    quote_class = False
+                if quote_class or "id" in attrib or tag == "blockquote":
                     state |= self._quoting(tag, attrib)
-            if self.found.hiding_rules and ("class" in attrib or "id" in attrib):
+            if found.hiding_rules and ("class" in attrib or "id" in attrib):
                 state |= self._rule_hiding(tag, attrib)
         self.tags.append(tag)
-        self.states.append(state)
+        states.append(state)
         if state & _INERT:
             return
         if special is not None:
@@ -238,15 +245,15 @@ class _Reader:
                 self._raw_text_start(tag, parent)
             handler = special[1]
             if handler is not None and attrib:
-                handler(self, tag, attrib, state, decls)
+                handler(self, tag, attrib, state, None)
         if style:
-            self._style_urls(tag, attrib, style, state, decls)
+            self._style_urls(tag, attrib, style, state, None)
         if state & _FOREIGN and attrib:
             self._presentation_urls(tag, attrib, state)
 
     def end(self, tag: str) -> None:
         tags = self.tags
-        if tags[-1] == tag and len(tags) - 1 != self.collect_depth:
+        if tags[-1] == tag and (self.collect is None or len(tags) - 1 != self.collect_depth):
             tags.pop()
             self.states.pop()
             return
@@ -342,7 +349,7 @@ class _Reader:
         state: int,
         decls: dict[str, str] | None,
     ) -> None:
-        width, height = _size(attrib, decls if decls is not None else _declarations(style))
+        width, height = _size(attrib, decls)
         for item in _css_urls(style, self.found.deadline):
             self._add(item.url, _CSS_KINDS[item.context], tag, "style", state, width, height)
 
@@ -421,7 +428,7 @@ class _Reader:
             if value is None:
                 continue
             if size is None:
-                size = _size(attrib, decls if decls is not None else _style_of(attrib))
+                size = _size(attrib, decls)
             urls = _srcset(value) if name.endswith("srcset") else (value,)
             for url in urls:
                 self._add(url, kind, tag, name, state, size[0], size[1])
@@ -476,7 +483,7 @@ def _img(r: _Reader, tag: str, a: Mapping[str, str], s: int, d: dict[str, str] |
     srcset = a.get("srcset")
     if src is None and srcset is None:
         return
-    width, height = _size(a, d if d is not None else _style_of(a))
+    width, height = _size(a, d)
     if src is not None:
         r._add(src, Kind.IMAGE, tag, "src", s, width, height)
     if srcset is not None:
@@ -822,11 +829,12 @@ _SIZES: dict[tuple[str | None, str | None, str | None], tuple[int | None, int | 
 
 
 def _size(attrib: Mapping[str, str], decls: dict[str, str] | None) -> tuple[int | None, int | None]:
-    """Declared (width, height) in CSS pixels (remembered: the same sizes repeat)."""
+    """Declared (width, height) in CSS pixels (remembered: the same sizes repeat). ``decls``:
+    the declarations of the style attribute, looked up only when needed if None."""
     key = (attrib.get("width"), attrib.get("height"), attrib.get("style"))
     size = _SIZES.get(key)
     if size is None:
-        size = _compute_size(attrib, decls)
+        size = _compute_size(attrib, decls if decls is not None else _style_of(attrib))
         if len(_SIZES) >= _STYLES_MAX:
             _SIZES.clear()
         _SIZES[key] = size
@@ -1249,8 +1257,13 @@ def extract(html: str, base_url: str | None = None) -> Extraction:
                 _parse(body, _Reader(found))
         base = _base_url(found, base_url)
         unique: dict[_Raw, None] = {}
+        resolved: dict[str, str | None] = {}  # the same URL is often written several times
         for raw in found.raws:
-            url = _absolute(raw[0], base)
+            written = raw[0]
+            if written in resolved:
+                url = resolved[written]
+            else:
+                url = resolved[written] = _absolute(written, base)
             if url is not None:
                 unique[(url, *raw[1:])] = None  # type: ignore[index]
         references = [Reference(*raw) for raw in unique]
