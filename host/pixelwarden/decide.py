@@ -92,21 +92,6 @@ class Knowledge:
     lists: ListMatcher | None = None
 
 
-@dataclass(slots=True)
-class _Evidence:
-    """What is known about one distinct URL before the table is applied."""
-
-    ref: Reference
-    host: str
-    domain: str | None
-    tracker_reasons: list[str]
-    company: str | None
-    leaks: tuple[str, ...]
-    party: Party
-    party_reasons: tuple[str, ...]
-    dns_block: str | None  # dns_pending / dns_failed:<status> / dns_skipped:<why>
-
-
 def merge_references(refs: Iterable[Reference]) -> dict[str, Reference]:
     """One reference per distinct URL, keeping the most revealing context of its occurrences.
 
@@ -121,13 +106,19 @@ def merge_references(refs: Iterable[Reference]) -> dict[str, Reference]:
             continue
         width = _smaller(seen.width, ref.width)
         height = _smaller(seen.height, ref.height)
+        hidden = seen.hidden or ref.hidden
+        quoted = seen.quoted and ref.quoted
+        kind = seen.kind if seen.kind is not Kind.OTHER else ref.kind
+        if (width, height, hidden, quoted, kind) == (
+            seen.width,
+            seen.height,
+            seen.hidden,
+            seen.quoted,
+            seen.kind,
+        ):
+            continue  # the same context again (most repeats): keep the reference as it is
         merged[ref.url] = replace(
-            seen,
-            width=width,
-            height=height,
-            hidden=seen.hidden or ref.hidden,
-            quoted=seen.quoted and ref.quoted,
-            kind=seen.kind if seen.kind is not Kind.OTHER else ref.kind,
+            seen, width=width, height=height, hidden=hidden, quoted=quoted, kind=kind
         )
     return merged
 
@@ -167,36 +158,30 @@ _ADDRESS_LEAK = Reason.ADDRESS_LEAK.value
 _FIRST_PARTY_REASONS = (Reason.FIRST_PARTY.value,)
 _THIRD_PARTY = Reason.THIRD_PARTY.value
 _DNS_PENDING = Reason.DNS_PENDING.value
+_USER_BLOCK_DOMAIN = Reason.USER_BLOCK_DOMAIN.value
+_UNDECIDED = Reason.UNDECIDED.value
 
 
-def _evidence(
-    ref: Reference,
+# What the table needs to know about a host, the same for every URL on it (one message):
+# (user-blocked domain, party, party reasons, DNS block reason, CNAME tracker reason, its company,
+#  the action and reasons of a URL on it that is no tracker).
+_HostFacts = tuple[
+    bool, Party, tuple[str, ...], str | None, str | None, str | None, Action, tuple[str, ...]
+]
+
+
+def _host_facts(
+    host: str,
     message: Message,
     sender_domain: str | None,
     knowledge: Knowledge,
-    leak_detector: LeakDetector,
-) -> _Evidence:
-    url = ref.url
-    host = host_of(url)
-    tracker_reasons: list[str] = []
-    company: str | None = None
-
-    match = knowledge.trackers.match(url)
-    if match is not None:
-        tracker_reasons.append(f"{_KNOWN_TRACKER}:{match.service_id}")
-        company = match.company
-    if knowledge.lists is not None:
-        listed = knowledge.lists.match(url, sender_domain, _REQUEST_TYPES[ref.kind])
-        if listed:
-            tracker_reasons.append(f"{_TRACKER_LIST}:{listed}")
-    leaks = leak_detector.find(url)
-    if leaks:
-        tracker_reasons.extend(f"{_ADDRESS_LEAK}:{leak}" for leak in leaks)
-    pixel = judge_pixel(ref)
-    if pixel is not None:
-        tracker_reasons.append(pixel)
-
+    allowance: str | None,
+) -> _HostFacts:
+    ov = knowledge.overrides
     domain = registrable_domain(host) if host else None
+    blocked = bool(host) and (
+        host in ov.block_domains or (domain is not None and domain in ov.block_domains)
+    )
     first_by_name = sender_domain is not None and domain == sender_domain
     party_reasons: tuple[str, ...]
     if first_by_name and not message.dmarc_fail:
@@ -212,6 +197,8 @@ def _evidence(
         party_reasons = tuple(reasons)
 
     dns_block: str | None = None
+    cname: str | None = None
+    cname_company: str | None = None
     if party is Party.FIRST and knowledge.uncloak and sender_domain is not None:
         answer = knowledge.dns.get(host)
         if answer is None or answer.status == "pending":
@@ -222,67 +209,42 @@ def _evidence(
             dns_block = f"{Reason.DNS_FAILED.value}:{answer.status}"
         else:
             cname, cname_company, cloaked = _cname_judgement(host, sender_domain, answer, knowledge)
-            if cname is not None:
-                tracker_reasons.append(cname)
-                company = company or cname_company
-            elif cloaked is not None:
+            if cname is None and cloaked is not None:
                 party = Party.THIRD
                 party_reasons = (_THIRD_PARTY, cloaked)
 
-    if tracker_reasons and company is None:
-        company = _company_by_host(host, knowledge)
-    return _Evidence(
-        ref, host, domain, tracker_reasons, company, leaks, party, party_reasons, dns_block
-    )
+    # Rows 3-9, for a URL on this host without tracker evidence (rows 1-2 need the URL).
+    action: Action
+    if dns_block is not None:  # Row 3
+        action, reasons_ = Action.BLOCK, (dns_block, *party_reasons)
+    elif allowance is not None:  # Rows 4-6
+        action, reasons_ = Action.ALLOW, (allowance, *party_reasons)
+    elif party is Party.FIRST:  # Row 7
+        action, reasons_ = Action.ALLOW, party_reasons
+    elif knowledge.mode is Mode.RELAXED:  # Rows 8-9
+        action, reasons_ = Action.ALLOW, (*party_reasons, Reason.RELAXED_MODE.value)
+    else:
+        action, reasons_ = Action.BLOCK, (*party_reasons, Reason.STRICT_MODE.value)
+    return blocked, party, party_reasons, dns_block, cname, cname_company, action, reasons_
+
+
+def _message_allowance(
+    message: Message, sender_domain: str | None, knowledge: Knowledge
+) -> str | None:
+    """The reason of the first of rows 4-6 that allows this message's resources, or None."""
+    ov = knowledge.overrides
+    if message.message_id is not None and message.message_id in ov.allow_messages:
+        return Reason.USER_ALLOW_MESSAGE.value
+    if message.from_address is not None and message.from_address in ov.allow_senders:
+        return Reason.USER_ALLOW_SENDER.value
+    if sender_domain is not None and sender_domain in ov.allow_domains:
+        return Reason.USER_ALLOW_DOMAIN.value
+    return None
 
 
 def _company_by_host(host: str, knowledge: Knowledge) -> str | None:
     service = knowledge.trackers.cname_service(host) if host else None
     return service.company if service is not None else None
-
-
-def _apply_table(
-    ev: _Evidence, message: Message, sender_domain: str | None, knowledge: Knowledge
-) -> Decision:
-    ov = knowledge.overrides
-    host, domain = ev.host, ev.domain
-    tracker = bool(ev.tracker_reasons)
-
-    def decide(action: Action, *reasons: str) -> Decision:
-        return Decision(
-            url=ev.ref.url,
-            kind=ev.ref.kind,
-            action=action,
-            tracker=tracker,
-            party=ev.party,
-            company=ev.company,
-            leaks=ev.leaks,
-            reasons=tuple(reasons),
-        )
-
-    # Row 1
-    if host and (host in ov.block_domains or (domain is not None and domain in ov.block_domains)):
-        return decide(Action.BLOCK, Reason.USER_BLOCK_DOMAIN.value, *ev.tracker_reasons)
-    # Row 2
-    if tracker:
-        return decide(Action.BLOCK, *ev.tracker_reasons, *ev.party_reasons)
-    # Row 3
-    if ev.dns_block is not None:
-        return decide(Action.BLOCK, ev.dns_block, *ev.party_reasons)
-    # Rows 4-6
-    if message.message_id is not None and message.message_id in ov.allow_messages:
-        return decide(Action.ALLOW, Reason.USER_ALLOW_MESSAGE.value, *ev.party_reasons)
-    if message.from_address is not None and message.from_address in ov.allow_senders:
-        return decide(Action.ALLOW, Reason.USER_ALLOW_SENDER.value, *ev.party_reasons)
-    if sender_domain is not None and sender_domain in ov.allow_domains:
-        return decide(Action.ALLOW, Reason.USER_ALLOW_DOMAIN.value, *ev.party_reasons)
-    # Row 7
-    if ev.party is Party.FIRST:
-        return decide(Action.ALLOW, *ev.party_reasons)
-    # Rows 8-9
-    if knowledge.mode is Mode.RELAXED:
-        return decide(Action.ALLOW, *ev.party_reasons, Reason.RELAXED_MODE.value)
-    return decide(Action.BLOCK, *ev.party_reasons, Reason.STRICT_MODE.value)
 
 
 # An image "carries content" when it is at least this big (300×200 CSS px, declared); a signature
@@ -338,27 +300,71 @@ def classify(
     decisions: list[Decision] = []
     allowed: set[str] = set()
     pending: list[str] = []
+    allowance = _message_allowance(message, sender_domain, knowledge)
+    match_tracker = knowledge.trackers.match
+    lists = knowledge.lists
+    find_leaks = leak_detector.find
+    host_facts: dict[str, _HostFacts] = {}
+    companies: dict[str, str | None] = {}
+    block, allow = Action.BLOCK, Action.ALLOW
     for refs, unknown_group in ((found, False), (unknown, True)):
         for ref in refs.values():
-            ev = _evidence(ref, message, sender_domain, knowledge, leak_detector)
-            decision = _apply_table(ev, message, sender_domain, knowledge)
+            url = ref.url
+            host = host_of(url)
+            facts = host_facts.get(host)
+            if facts is None:
+                facts = _host_facts(host, message, sender_domain, knowledge, allowance)
+                host_facts[host] = facts
+            blocked, party, party_reasons, _, cname, cname_company, action, reasons = facts
+
+            # Tracker evidence (row 2), in the order the reasons are reported.
+            tracker_reasons: list[str] = []
+            company: str | None = None
+            match = match_tracker(url)
+            if match is not None:
+                tracker_reasons.append(f"{_KNOWN_TRACKER}:{match.service_id}")
+                company = match.company
+            if lists is not None:
+                listed = lists.match(url, sender_domain, _REQUEST_TYPES[ref.kind])
+                if listed:
+                    tracker_reasons.append(f"{_TRACKER_LIST}:{listed}")
+            leaks = find_leaks(url)
+            if leaks:
+                tracker_reasons.extend(f"{_ADDRESS_LEAK}:{leak}" for leak in leaks)
+            pixel = judge_pixel(ref)
+            if pixel is not None:
+                tracker_reasons.append(pixel)
+            if cname is not None:
+                tracker_reasons.append(cname)
+                company = company or cname_company
+            if tracker_reasons and company is None:
+                if host in companies:
+                    company = companies[host]
+                else:
+                    company = companies[host] = _company_by_host(host, knowledge)
+
+            if blocked:  # Row 1
+                action, reasons = block, (_USER_BLOCK_DOMAIN, *tracker_reasons)
+            elif tracker_reasons:  # Row 2
+                action, reasons = block, (*tracker_reasons, *party_reasons)
+            # Rows 3-9: the host's (`_host_facts`).
+
             # A redirect target of a resource that may load is a request Thunderbird would
             # make: it gets the table like any other. Any other unknown URL stays undecided.
             undecided = unknown_group and not (ref.via is not None and ref.via in allowed)
             # Only names that would load once confirmed are worth a look-up (privacy invariant 2);
             # an undecided URL never loads, so its name is not looked up either.
-            waits_for_dns = decision.reasons[0] == _DNS_PENDING
-            if waits_for_dns and not undecided and ev.host not in pending:
-                pending.append(ev.host)
+            if reasons[0] == _DNS_PENDING and not undecided and host not in pending:
+                pending.append(host)
             if undecided:
-                decision = replace(
-                    decision,
-                    action=Action.BLOCK,
-                    reasons=(Reason.UNDECIDED.value, *decision.reasons),
+                action, reasons = block, (_UNDECIDED, *reasons)
+            elif action is allow:
+                allowed.add(url)
+            decisions.append(
+                Decision(
+                    url, ref.kind, action, bool(tracker_reasons), party, company, leaks, reasons
                 )
-            elif decision.action is Action.ALLOW:
-                allowed.add(ref.url)
-            decisions.append(decision)
+            )
 
     return Verdict(
         source=message.source,
