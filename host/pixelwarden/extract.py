@@ -244,7 +244,7 @@ class _Reader:
             if special[2] and self.collect is None:
                 self._raw_text_start(tag, parent)
             handler = special[1]
-            if handler is not None and attrib:
+            if handler is not None and attrib and (not special[3] or special[3] in attrib):
                 handler(self, tag, attrib, state, None)
         if style:
             self._style_urls(tag, attrib, style, state, None)
@@ -484,11 +484,14 @@ def _img(r: _Reader, tag: str, a: Mapping[str, str], s: int, d: dict[str, str] |
     if src is None and srcset is None:
         return
     width, height = _size(a, d)
+    hidden = bool(s & _ANY_HIDDEN)
+    quoted = bool(s & _QUOTED)
+    raws = r.found.raws
     if src is not None:
-        r._add(src, Kind.IMAGE, tag, "src", s, width, height)
+        raws.append((src, Kind.IMAGE, tag, "src", width, height, hidden, quoted))
     if srcset is not None:
         for url in _srcset(srcset):
-            r._add(url, Kind.IMAGE, tag, "srcset", s, width, height)
+            raws.append((url, Kind.IMAGE, tag, "srcset", width, height, hidden, quoted))
 
 
 def _image(r: _Reader, tag: str, a: Mapping[str, str], s: int, d: dict[str, str] | None) -> None:
@@ -658,9 +661,16 @@ _HANDLERS: dict[str, _Handler] = {
     "body": _body,
 }
 
-# tag → (state bits it adds, handler of its URL attributes, whether libxml2 reads it as raw text)
-_SPECIAL: dict[str, tuple[int, _Handler | None, bool]] = {
-    tag: (_TAG_STATES.get(tag, 0), _HANDLERS.get(tag), tag in _RAW_TEXT_ELEMENTS)
+# tag → (state bits it adds, handler of its URL attributes, whether libxml2 reads it as raw text,
+# the attribute without which the handler has nothing to do or "": table cells are common and
+# rarely have a background attribute)
+_SPECIAL: dict[str, tuple[int, _Handler | None, bool, str]] = {
+    tag: (
+        _TAG_STATES.get(tag, 0),
+        _HANDLERS.get(tag),
+        tag in _RAW_TEXT_ELEMENTS,
+        "background" if _HANDLERS.get(tag) is _background else "",
+    )
     for tag in (*_TAG_STATES, *_HANDLERS, *_RAW_TEXT_ELEMENTS)
 }
 
@@ -678,20 +688,24 @@ def _style_facts(style: str) -> tuple[int, int, bool]:
     """What a style attribute does to the element's state: (state bits it sets, state bits it
     clears, whether it may fetch something)."""
     s = style.lower()
-    may_hide = (
-        ("none" in s and "display" in s)
-        or "visib" in s
-        or "opacity" in s
-        or ("overflow" in s and ("hidden" in s or "clip" in s))
-        or ("position" in s and "-" in s)
-        or "\\" in s
-    )
-    hides, shows = _hiding(_declarations(style)) if may_hide else (0, 0)
+    hides, shows = _hiding(_declarations(style)) if _may_hide(s) else (0, 0)
     facts = (hides, shows, "url(" in s or "image-set" in s or "\\" in s)
     if len(_STYLES) >= _STYLES_MAX:
         _STYLES.clear()
     _STYLES[style] = facts
     return facts
+
+
+def _may_hide(lowered: str) -> bool:
+    """Whether declarations (lower-cased) could say anything _hiding looks at."""
+    return (
+        ("none" in lowered and "display" in lowered)
+        or "visib" in lowered
+        or "opacity" in lowered
+        or ("overflow" in lowered and ("hidden" in lowered or "clip" in lowered))
+        or ("position" in lowered and "-" in lowered)
+        or "\\" in lowered
+    )
 
 
 def _declarations(style: str) -> dict[str, str]:
@@ -793,6 +807,8 @@ def _read_hiding_rules(css: str, rules: dict[tuple[str, str], int]) -> None:
 
 
 def _hiding_rule(prelude: str, body: str, rules: dict[tuple[str, str], int]) -> None:
+    if not _may_hide(body.lower()):
+        return  # most rules set fonts and colours
     hides, _ = _hiding(parse_declarations(body))
     if not hides:
         return
@@ -1269,8 +1285,7 @@ def extract(html: str, base_url: str | None = None) -> Extraction:
         references = [Reference(*raw) for raw in unique]
         # Visible characters with runs of whitespace collapsed to one (str.split's whitespace).
         text = "".join(found.text)
-        words = text.split()
-        text_chars = sum(map(len, words)) + max(0, len(words) - 1)
+        text_chars = len(" ".join(text.split()))
     except PixelWardenError:
         raise
     except Exception as exc:  # the host must never die on a message
