@@ -60,6 +60,7 @@ def extract_cold(html: str) -> object:
     """extract with the remembered style attributes forgotten: a sender never seen before."""
     extract_module._STYLES.clear()
     extract_module._DECLARATIONS.clear()
+    extract_module._STYLE_URLS.clear()
     return extract(html)
 
 

@@ -350,7 +350,14 @@ class _Reader:
         decls: dict[str, str] | None,
     ) -> None:
         width, height = _size(attrib, decls)
-        for item in _css_urls(style, self.found.deadline):
+        items = _STYLE_URLS.get(style)
+        if items is None:
+            items = tuple(_css_urls(style, self.found.deadline))
+            if len(style) <= _STYLE_URLS_LONGEST:
+                if len(_STYLE_URLS) >= _STYLES_MAX:
+                    _STYLE_URLS.clear()
+                _STYLE_URLS[style] = items
+        for item in items:
             self._add(item.url, _CSS_KINDS[item.context], tag, "style", state, width, height)
 
     def _finish_raw_text(self, tag: str, state: int) -> None:
@@ -467,11 +474,6 @@ def _data_body(header: str, body: str) -> str | None:
             return None
         return raw.decode("utf-8", "replace")
     return unquote(body, errors="replace")
-
-
-def _style_of(attrib: Mapping[str, str]) -> dict[str, str] | None:
-    style = attrib.get("style")
-    return _declarations(style) if style else None
 
 
 # -- element handlers -------------------------------------------------------------------------
@@ -720,6 +722,9 @@ def _declarations(style: str) -> dict[str, str]:
 
 
 _DECLARATIONS: dict[str, dict[str, str]] = {}
+# The CSS URLs of style attributes that may fetch (remembered like _STYLES; short ones only).
+_STYLE_URLS: dict[str, tuple[CssUrl, ...]] = {}
+_STYLE_URLS_LONGEST = 2048  # below 4096 steps: the deadline is never checked
 
 
 _CLASSES: dict[str, bool] = {}
@@ -850,11 +855,20 @@ def _size(attrib: Mapping[str, str], decls: dict[str, str] | None) -> tuple[int 
     key = (attrib.get("width"), attrib.get("height"), attrib.get("style"))
     size = _SIZES.get(key)
     if size is None:
-        size = _compute_size(attrib, decls if decls is not None else _style_of(attrib))
+        style = key[2]
+        if decls is None and style and _may_size(style):
+            decls = _declarations(style)
+        size = _compute_size(attrib, decls)
         if len(_SIZES) >= _STYLES_MAX:
             _SIZES.clear()
         _SIZES[key] = size
     return size
+
+
+def _may_size(style: str) -> bool:
+    """Whether a style attribute could declare a width or a height (most do not)."""
+    lowered = style.lower()
+    return "width" in lowered or "height" in lowered or "\\" in lowered
 
 
 def _compute_size(
@@ -1281,7 +1295,7 @@ def extract(html: str, base_url: str | None = None) -> Extraction:
             else:
                 url = resolved[written] = _absolute(written, base)
             if url is not None:
-                unique[(url, *raw[1:])] = None  # type: ignore[index]
+                unique[raw if url is written else (url, *raw[1:])] = None  # type: ignore[index]
         references = [Reference(*raw) for raw in unique]
         # Visible characters with runs of whitespace collapsed to one (str.split's whitespace).
         text = "".join(found.text)
