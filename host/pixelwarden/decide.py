@@ -228,6 +228,17 @@ def _host_facts(
     return blocked, party, party_reasons, dns_block, cname, cname_company, action, reasons_
 
 
+def _site(url: str) -> str:
+    """``url`` up to its third "/" included ("scheme://authority/"): all that `host_of` reads,
+    since the authority ends at the first "/" after "//" if not before (tests/engine pin it)."""
+    cut = url.find("/")
+    if cut >= 0:
+        cut = url.find("/", cut + 1)
+        if cut >= 0:
+            cut = url.find("/", cut + 1)
+    return url if cut < 0 else url[: cut + 1]
+
+
 def _message_allowance(
     message: Message, sender_domain: str | None, knowledge: Knowledge
 ) -> str | None:
@@ -304,13 +315,17 @@ def classify(
     match_tracker = knowledge.trackers.match
     lists = knowledge.lists
     find_leaks = leak_detector.find
+    hosts: dict[str, str] = {}
     host_facts: dict[str, _HostFacts] = {}
     companies: dict[str, str | None] = {}
     block, allow = Action.BLOCK, Action.ALLOW
     for refs, unknown_group in ((found, False), (unknown, True)):
         for ref in refs.values():
             url = ref.url
-            host = host_of(url)
+            site = _site(url)  # URLs on one site share one `host_of`
+            host = hosts.get(site)
+            if host is None:
+                host = hosts[site] = host_of(site)
             facts = host_facts.get(host)
             if facts is None:
                 facts = _host_facts(host, message, sender_domain, knowledge, allowance)
