@@ -17,7 +17,7 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Iterator, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import lru_cache
 from importlib import resources
 from types import MappingProxyType
@@ -231,6 +231,10 @@ class _HostEntry:
     rules: tuple[tuple[PathRule, TrackerMatch], ...] = ()
 
 
+# Hosts whose walk `TrackerDB.match` remembers before starting afresh (a long-running host).
+_WALKS_KEPT = 4096
+
+
 @dataclass(frozen=True, slots=True, eq=False)  # identity equality and hash: one per process
 class TrackerDB:
     """The loaded, indexed tracker database. Build it with `bundled()` or `from_dict()`."""
@@ -244,6 +248,9 @@ class TrackerDB:
     _cname: Mapping[str, tuple[Service, str]]  # suffix → service, "tracking" | "content"
     _hosting: Mapping[str, HostingProvider]
     _matches: Mapping[tuple[str, str], TrackerMatch]  # (service id, rule text) → shared result
+    # host → the entries of its suffixes, most specific first, up to the first that decides
+    # alone: what `match` walks, remembered (the same few hosts serve most URLs).
+    _walks: dict[str, tuple[_HostEntry, ...]] = field(default_factory=dict, repr=False)
 
     @classmethod
     def bundled(cls) -> TrackerDB:
@@ -387,22 +394,18 @@ class TrackerDB:
         if not host:
             return None
 
-        by_host = self._by_host
-        while True:
-            entry = by_host.get(host)
-            if entry is not None:
-                if entry.rules:
-                    path, query = _path_and_query(url, path_at)
-                    lpath = path.lower()
-                    for rule, found in entry.rules:
-                        if rule.matches(lpath, path, query):
-                            return found
-                if entry.kind is not None:
-                    return entry.hit  # the tracking host's match, or None for a content host
-            dot = host.find(".")
-            if dot < 0:
-                break
-            host = host[dot + 1 :]
+        walk = self._walks.get(host)
+        if walk is None:
+            walk = self._walk(host)
+        for entry in walk:
+            if entry.rules:
+                path, query = _path_and_query(url, path_at)
+                lpath = path.lower()
+                for rule, found in entry.rules:
+                    if rule.matches(lpath, path, query):
+                        return found
+            if entry.kind is not None:
+                return entry.hit  # the tracking host's match, or None for a content host
 
         segment = parts[3] if len(parts) > 3 else ""
         for stop in "?#":
@@ -417,6 +420,28 @@ class TrackerDB:
                 if rule.matches(lpath, path, query):
                     return found
         return None
+
+    def _walk(self, host: str) -> tuple[_HostEntry, ...]:
+        """The entries of ``host`` and its parent domains, most specific first, ending at the
+        first one with a kind (it answers whatever its rules say); remembered."""
+        by_host = self._by_host
+        entries = []
+        name = host
+        while True:
+            entry = by_host.get(name)
+            if entry is not None:
+                entries.append(entry)
+                if entry.kind is not None:
+                    break
+            dot = name.find(".")
+            if dot < 0:
+                break
+            name = name[dot + 1 :]
+        walk = tuple(entries)
+        if len(self._walks) >= _WALKS_KEPT:
+            self._walks.clear()
+        self._walks[host] = walk
+        return walk
 
     def _match_slow(self, url: str) -> TrackerMatch | None:
         """URLs whose authority is followed directly by ``?`` or ``#`` (no path)."""
