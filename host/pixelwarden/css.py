@@ -14,6 +14,7 @@ that only stops at the places that matter (comments, strings, ``url(``, ``image-
 
 from __future__ import annotations
 
+import functools
 import re
 import time
 from collections.abc import Iterable, Iterator
@@ -55,8 +56,9 @@ _NMSTART = rf"(?:{_NAME_START}|{_ESC})"
 _NMCHAR = rf"(?:{_NAME_CHARS}++|{_ESC})"
 _IDENT = rf"(?:--|-?{_NMSTART}){_NMCHAR}*+"
 
-_TOKEN = re.compile(
-    rf"""
+# The tokenizers are only needed for CSS with a backslash or a comment (rare in mail): compiled
+# on first use, which keeps about 10 ms out of the import.
+_TOKEN_PATTERN = rf"""
     (?P<ws>[ \t\r\n\f]++)
   | (?P<comment>/\*(?:[^*]++|\*(?!/))*+(?:\*/)?)
   | (?P<string>"(?:[^"\\\r\n\f]++|\\[\s\S]|\\\Z)*+(?:"|(?=[\r\n\f])|\Z)
@@ -67,9 +69,7 @@ _TOKEN = re.compile(
   | (?P<number>[+-]?(?:[0-9]++(?:\.[0-9]++)?|\.[0-9]++)(?:[eE][+-]?[0-9]++)?(?:%|{_IDENT})?)
   | (?P<hash>\#{_NMCHAR}++)
   | (?P<char>[\s\S])
-    """,
-    re.VERBOSE,
-)
+    """
 # For finding URLs only: runs of complete tokens that can never matter (escape-free idents not
 # opening a function, numbers, hashes, punctuation) are swallowed in one match. Each unit is
 # possessive and refuses to end before an escape, so a run never splits a token differently
@@ -94,7 +94,14 @@ _BORING_UNIT = rf"""(?:
     | \#{_PLAIN_NAME}++(?![\\])
     )"""
 _BORING = rf"(?P<boring>(?:{_BORING_UNIT}|[ \t\r\n\f]++)++)"
-_URL_TOKEN = re.compile(_BORING + "|" + _TOKEN.pattern, re.VERBOSE)
+
+
+@functools.cache
+def _tokenizer(skim: bool) -> re.Pattern[str]:
+    """The token pattern; with ``skim``, the one that swallows runs of boring tokens."""
+    return re.compile(_BORING + "|" + _TOKEN_PATTERN if skim else _TOKEN_PATTERN, re.VERBOSE)
+
+
 _ESCAPE = re.compile(rf"{_ESC}|\\(?=[\r\n\f])")
 _STRING_ESCAPE = re.compile(rf"\\(?:\r\n|[\n\f\r])|{_ESC}")
 _WS = re.compile(r"[ \t\r\n\f]*+")
@@ -145,7 +152,7 @@ def _tokens(css: str, skim: bool = False) -> Iterator[tuple[str, str, str]]:
     ``skim``, runs of tokens that cannot matter to URL finding come as one "other"."""
     pos = 0
     n = len(css)
-    match = (_URL_TOKEN if skim else _TOKEN).match
+    match = _tokenizer(skim).match
     while pos < n:
         m = match(css, pos)
         if m is None:  # cannot happen: the last alternative matches any character
