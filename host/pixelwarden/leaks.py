@@ -148,6 +148,8 @@ class LeakDetector:
         order (empty when the URL does not carry any of them)."""
         if not self._forms or not url:
             return ()
+        if "%" not in url and not self._any_needle([url.lower()], [_standard_base64(url)]):
+            return ()  # the common case, without the views' lists
         views = [url]
         if "%" in url:
             once = _percent_decode(url)
@@ -158,7 +160,7 @@ class LeakDetector:
                     views.append(twice)
         lowered = [view.lower() for view in views]
         # "+", "/" and "=" of standard base64 are often percent-encoded, so every view counts.
-        standard = [view.replace("-", "+").replace("_", "/") for view in views]
+        standard = [_standard_base64(view) for view in views]
         if not self._any_needle(lowered, standard):
             return ()
         raw = lowered[0]
@@ -200,6 +202,11 @@ class LeakDetector:
                 if needle in view:
                     return True
         return False
+
+
+def _standard_base64(text: str) -> str:
+    """``text`` with the URL-safe base64 alphabet folded onto the standard one."""
+    return text.replace("-", "+").replace("_", "/")
 
 
 def _percent_decode(text: str) -> str:
