@@ -145,8 +145,11 @@ def judge(ref: Reference) -> str | None:
         return None  # a visible image with a real declared size: content, whatever its URL
     # The rules of `url_shape`, with the token search (the costly part) done only when the
     # answer depends on it.
+    url = ref.url
+    if not (tiny or hidden) and _STRONG_RE.search(url.lower()) is None and _IN_PLACE(url):
+        return None  # unsized and visible needs a strong word in the path: none anywhere
     try:
-        parts = urlsplit(ref.url)
+        parts = urlsplit(url)
     except ValueError:
         return None  # no signal at all
     query = parts.query
@@ -170,6 +173,9 @@ def judge(ref: Reference) -> str | None:
         return _BEACON
     return None
 
+
+# urlsplit drops tab, CR and LF anywhere in a URL; without them its path is a slice of the URL.
+_IN_PLACE = re.compile(r"[^\t\r\n]*").fullmatch
 
 _OPEN_PIXEL = Reason.OPEN_PIXEL.value
 _HIDDEN_IMAGE = Reason.HIDDEN_IMAGE.value
