@@ -41,7 +41,7 @@ from messages import read_messages, recipients_of, same_subject, subject_of
 from scenarios import FIXTURES, known_gaps, run_all
 from screen import Xvfb
 from testca import TestCA
-from thunderbird import thunderbird_binary, thunderbird_version
+from thunderbird import thunderbird_binary, thunderbird_version, use_thunderbird
 from urls import normalise
 
 HERE = Path(__file__).resolve().parent
@@ -264,6 +264,11 @@ def main() -> int:
         "--xpi", help="the add-on package (default: newest build/pixelwarden-*.xpi)"
     )
     parser.add_argument("--output", default=str(DEFAULT_OUTPUT), help="logs and screenshots")
+    parser.add_argument(
+        "--thunderbird",
+        metavar="PATH",
+        help="the Thunderbird program to run (default: $THUNDERBIRD, else `thunderbird` on PATH)",
+    )
     parser.add_argument("--only", help="comma-separated scenarios: strict,host-killed,...")
     parser.add_argument("--no-screenshots", action="store_true")
     parser.add_argument("--no-apt", action="store_true", help="never install system packages")
@@ -284,6 +289,11 @@ def main() -> int:
         args.report = str(Path(args.report).resolve())
     if args.zone:
         args.zone = str(Path(args.zone).resolve())
+    if args.thunderbird:
+        try:
+            args.thunderbird = use_thunderbird(args.thunderbird)
+        except FileNotFoundError as error:
+            sys.exit(f"e2e: {error}")
     if not netns.inside():
         if not args.no_apt:
             ensure_system_packages()
@@ -297,7 +307,7 @@ def _argv(args: argparse.Namespace) -> list[str]:
     out = ["--output", args.output, "--no-apt"]
     if args.xpi:
         out += ["--xpi", args.xpi]
-    for name in ("messages", "report", "zone", "only"):
+    for name in ("messages", "report", "zone", "only", "thunderbird"):
         value = getattr(args, name)
         if value:
             out += [f"--{name}", value]

@@ -246,3 +246,24 @@ def test_known_gaps_are_reported_and_an_unexpected_pass_fails_the_run() -> None:
     assert checks.summary() == "1 passed, 0 failed, 1 known gaps"
     checks.check("[strict] 08: image-only flag", True)
     assert len(checks.failed) == 1 and "remove it from known_gaps" in checks.failed[0]
+
+
+def test_another_thunderbird_is_chosen_by_path_and_a_wrong_path_refused(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import thunderbird
+
+    monkeypatch.setattr(thunderbird, "_chosen_binary", None)
+    monkeypatch.delenv("THUNDERBIRD", raising=False)
+    program = tmp_path / "tb140" / "thunderbird"
+    program.parent.mkdir()
+    program.write_text("#!/bin/sh\necho 'Mozilla Thunderbird 140.12.0esr'\n")
+    with pytest.raises(FileNotFoundError):
+        thunderbird.use_thunderbird(str(program))  # not executable yet
+    with pytest.raises(FileNotFoundError):
+        thunderbird.use_thunderbird(str(tmp_path / "absent"))
+    program.chmod(0o755)
+    chosen = thunderbird.use_thunderbird(str(tmp_path / "tb140" / ".." / "tb140" / "thunderbird"))
+    assert chosen == str(program.resolve())
+    assert thunderbird.thunderbird_binary() == chosen
+    assert thunderbird.thunderbird_version(chosen) == "140.12.0esr"

@@ -43,8 +43,25 @@ def parse_report(line: str) -> dict[str, object] | None:
     return report if isinstance(report, dict) else None
 
 
+_chosen_binary: str | None = None
+
+
+def use_thunderbird(path: str) -> str:
+    """Run this Thunderbird instead of the one on PATH (e.g. an older ESR unpacked elsewhere).
+
+    Give the program itself (``.../usr/lib/thunderbird/thunderbird``): Debian's
+    ``/usr/bin/thunderbird`` wrapper always starts ``/usr/lib/thunderbird``, wherever it lies.
+    """
+    global _chosen_binary
+    resolved = Path(path).expanduser().resolve()
+    if not (resolved.is_file() and os.access(resolved, os.X_OK)):
+        raise FileNotFoundError(f"no Thunderbird program at {path}")
+    _chosen_binary = str(resolved)
+    return _chosen_binary
+
+
 def thunderbird_binary() -> str:
-    found = os.environ.get("THUNDERBIRD") or shutil.which("thunderbird")
+    found = _chosen_binary or os.environ.get("THUNDERBIRD") or shutil.which("thunderbird")
     if not found:
         raise FileNotFoundError(
             "thunderbird not found (apt-get install thunderbird, or THUNDERBIRD=)"
