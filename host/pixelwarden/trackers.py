@@ -459,24 +459,21 @@ class TrackerDB:
 
         A hop inside one of the service's content hosts is not a tracker (None).
         """
-        name = normalise_host(host)
-        if name is None:
-            return None
-        for suffix in _suffixes(name):
-            hit = self._cname.get(suffix)
-            if hit is not None:
-                return hit[0] if hit[1] == _TRACKING else None
-        return None
+        return self._service_in_role(host, _TRACKING)
 
     def content_host(self, host: str) -> Service | None:
         """The service whose wanted content ``host`` serves (e.g. mcusercontent.com), or None."""
+        return self._service_in_role(host, _CONTENT)
+
+    def _service_in_role(self, host: str, role: str) -> Service | None:
+        """The service of the most specific known suffix of ``host``, if it plays ``role`` there."""
         name = normalise_host(host)
         if name is None:
             return None
         for suffix in _suffixes(name):
             hit = self._cname.get(suffix)
             if hit is not None:
-                return hit[0] if hit[1] == _CONTENT else None
+                return hit[0] if hit[1] == role else None
         return None
 
     def hosting_provider(self, host: str) -> HostingProvider | None:
