@@ -1,18 +1,6 @@
 /* Builds the options page from the background's model (document and i18n passed in, for tests). */
 
-function el(doc, tag, props = {}, children = []) {
-  const node = doc.createElement(tag);
-  for (const [name, value] of Object.entries(props)) {
-    if (name === "text") node.textContent = value;
-    else if (name === "className") node.className = value;
-    else if (name === "onclick") node.addEventListener("click", value);
-    else if (name === "checked" || name === "disabled") node[name] = Boolean(value);
-    else if (name === "value") node.value = value;
-    else node.setAttribute(name, value);
-  }
-  for (const child of children) if (child) node.append(child);
-  return node;
-}
+import { el } from "../shared/dom.js";
 
 const SCOPE_KEYS = { sender: "optionsScopeSender", domain: "optionsScopeDomain", message: "optionsScopeMessage" };
 

@@ -2,17 +2,7 @@
  * names, addresses) goes in with textContent: nothing is ever parsed as HTML. Takes the document and
  * the translation function as arguments so that it can be tested outside Thunderbird. */
 
-function el(doc, tag, props = {}, children = []) {
-  const node = doc.createElement(tag);
-  for (const [name, value] of Object.entries(props)) {
-    if (name === "text") node.textContent = value;
-    else if (name === "className") node.className = value;
-    else if (name === "onclick") node.addEventListener("click", value);
-    else node.setAttribute(name, value);
-  }
-  for (const child of children) if (child) node.append(child);
-  return node;
-}
+import { el } from "../shared/dom.js";
 
 export function reasonText(t, reason) {
   const words = t(reason.key, reason.key === "reasonUnknown" ? [reason.detail] : []);
