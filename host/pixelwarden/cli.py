@@ -9,7 +9,8 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
+from dataclasses import replace
 from typing import TYPE_CHECKING, Any, TextIO
 
 from . import __version__
@@ -17,7 +18,6 @@ from .model import Mode, PixelWardenError
 
 if TYPE_CHECKING:
     from .decide import Knowledge
-    from .model import Verdict
 
 EXIT_OK = 0
 EXIT_USAGE = 2
@@ -76,14 +76,10 @@ def build_parser() -> argparse.ArgumentParser:
 
 def _register_optional(commands: Any) -> None:
     """Commands contributed by the installation, settings and list modules."""
-    for module_name in ("install", "doctor", "settings", "lists"):
-        try:
-            module = __import__(f"pixelwarden.{module_name}", fromlist=["add_commands"])
-        except ImportError:
-            continue
-        register = getattr(module, "add_commands", None)
-        if register is not None:
-            register(commands)
+    from . import doctor, install, lists, settings
+
+    for module in (install, doctor, settings, lists):
+        module.add_commands(commands)
 
 
 def _cmd_host(args: argparse.Namespace) -> int:
@@ -97,21 +93,15 @@ def _cmd_host(args: argparse.Namespace) -> int:
 
 def _knowledge(args: argparse.Namespace) -> Knowledge:
     from .decide import Knowledge
+    from .lists import load_matcher
     from .trackers import TrackerDB
 
-    lists = None
-    try:
-        from .lists import load_matcher
-
-        lists = load_matcher()
-    except ImportError:
-        pass
     return Knowledge(
         trackers=TrackerDB.bundled(),
         mode=Mode(args.mode),
         identities=tuple(args.recipient),
         uncloak=not args.no_dns,
-        lists=lists,
+        lists=load_matcher(),
     )
 
 
@@ -123,8 +113,9 @@ def scan_messages(
     from .extract import extract
     from .mime import parse_message
     from .sources import iter_sources
+    from .uncloak import Uncloaker
 
-    uncloaker = _uncloaker(dns_server) if knowledge.uncloak else None
+    uncloaker = Uncloaker(resolver=dns_server) if knowledge.uncloak else None
     for source, data in iter_sources(paths):
         if isinstance(data, PixelWardenError):
             yield {"source": source, "error": data.to_json()}
@@ -134,35 +125,14 @@ def scan_messages(
             extraction = extract(message.html, None) if message.html else None
             verdict = classify(message, knowledge, extraction=extraction)
             if verdict.dns_pending and uncloaker is not None:
-                verdict = _uncloak(verdict, message, knowledge, uncloaker, extraction, classify)
+                # Resolve the first-party names that would load, within the budget, and decide
+                # again: what is still unanswered stays blocked.
+                answers = uncloaker.resolve_sync(verdict.dns_pending)
+                verdict = classify(message, replace(knowledge, dns=answers), extraction=extraction)
         except PixelWardenError as err:
             yield {"source": source, "error": err.to_json()}
             continue
         yield verdict.to_json()
-
-
-def _uncloaker(dns_server: str | None) -> Any:
-    try:
-        from .uncloak import Uncloaker
-    except ImportError:
-        return None
-    return Uncloaker(resolver=dns_server)
-
-
-def _uncloak(
-    verdict: Verdict,
-    message: Any,
-    knowledge: Knowledge,
-    uncloaker: Any,
-    extraction: Any,
-    classify: Callable[..., Verdict],
-) -> Verdict:
-    """Resolve the first-party names that would load, within the budget, and decide again."""
-    import asyncio
-    from dataclasses import replace
-
-    answers = asyncio.run(uncloaker.resolve(verdict.dns_pending))
-    return classify(message, replace(knowledge, dns=answers), extraction=extraction)
 
 
 def _cmd_scan(args: argparse.Namespace) -> int:
