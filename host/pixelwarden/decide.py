@@ -28,7 +28,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
-from typing import Any, Protocol
+from typing import Any, NamedTuple, Protocol
 
 from .extract import extract
 from .leaks import LeakDetector
@@ -162,12 +162,16 @@ _USER_BLOCK_DOMAIN = Reason.USER_BLOCK_DOMAIN.value
 _UNDECIDED = Reason.UNDECIDED.value
 
 
-# What the table needs to know about a host, the same for every URL on it (one message):
-# (user-blocked domain, party, party reasons, DNS block reason, CNAME tracker reason, its company,
-#  the action and reasons of a URL on it that is no tracker).
-_HostFacts = tuple[
-    bool, Party, tuple[str, ...], str | None, str | None, str | None, Action, tuple[str, ...]
-]
+class _HostFacts(NamedTuple):
+    """What the table needs to know about a host, the same for every URL on it (one message)."""
+
+    blocked: bool  # the user blocked its domain (row 1)
+    party: Party
+    party_reasons: tuple[str, ...]
+    cname: str | None  # reason when its CNAME chain reaches a tracker (row 2 evidence)
+    cname_company: str | None
+    action: Action  # rows 3-9, for a URL on it without tracker evidence
+    reasons: tuple[str, ...]
 
 
 def _host_facts(
@@ -225,7 +229,7 @@ def _host_facts(
         action, reasons_ = Action.ALLOW, (*party_reasons, Reason.RELAXED_MODE.value)
     else:
         action, reasons_ = Action.BLOCK, (*party_reasons, Reason.STRICT_MODE.value)
-    return blocked, party, party_reasons, dns_block, cname, cname_company, action, reasons_
+    return _HostFacts(blocked, party, party_reasons, cname, cname_company, action, reasons_)
 
 
 def _site(url: str) -> str:
@@ -330,7 +334,7 @@ def classify(
             if facts is None:
                 facts = _host_facts(host, message, sender_domain, knowledge, allowance)
                 host_facts[host] = facts
-            blocked, party, party_reasons, _, cname, cname_company, action, reasons = facts
+            blocked, party, party_reasons, cname, cname_company, action, reasons = facts
 
             # Tracker evidence (row 2), in the order the reasons are reported.
             tracker_reasons: list[str] = []
