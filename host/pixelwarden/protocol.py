@@ -31,7 +31,6 @@ from .model import (
     Kind,
     Message,
     PixelWardenError,
-    Reason,
     Reference,
     Verdict,
 )
@@ -645,24 +644,6 @@ async def handle_classify(session: Session, request: Mapping[str, Any]) -> Reply
             del session.classifying[rid]
 
 
-def worth_resolving(verdict: Verdict) -> tuple[tuple[str, ...], tuple[str, ...]]:
-    """The pending hosts split into (worth a look-up, not worth one).
-
-    A host is worth a look-up only if a URL on it would load once DNS confirms it. A URL that
-    the add-on reported but the message's HTML does not contain is blocked as `undecided`
-    whatever DNS says, so a host that only such URLs use is never looked up.
-    """
-    from .party import host_of
-
-    waiting = {
-        host_of(d.url)
-        for d in verdict.decisions
-        if d.reasons and d.reasons[0] == Reason.DNS_PENDING.value
-    }
-    needed = tuple(host for host in verdict.dns_pending if host in waiting)
-    return needed, tuple(host for host in verdict.dns_pending if host not in waiting)
-
-
 async def _classify(session: Session, request: Mapping[str, Any], rid: Any) -> Reply:
     message = message_from_request(request.get("message"))
     rendered = parse_rendered(request.get("rendered"))
@@ -672,13 +653,8 @@ async def _classify(session: Session, request: Mapping[str, Any], rid: Any) -> R
     answers: dict[str, CnameAnswer] = {}
     late = None
     if verdict.dns_pending and knowledge.uncloak:
-        needed, unneeded = worth_resolving(verdict)
-        # Privacy invariant 2: no look-up for a name that would not load anyway.
-        answers = {host: CnameAnswer("skipped") for host in unneeded}
-        uncloaker = None
-        if needed:
-            resolved, uncloaker = await session.resolve(needed)
-            answers.update(resolved)
+        # Privacy invariant 2: `classify` lists only names that would load once confirmed.
+        answers, uncloaker = await session.resolve(verdict.dns_pending)
         knowledge = replace(knowledge, dns=answers)
         verdict = await session.classify(message, knowledge, rendered, extraction)
         if verdict.dns_pending and uncloaker is not None:
