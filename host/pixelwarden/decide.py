@@ -27,7 +27,7 @@ host only vouches for what it could read (fail closed).
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from typing import Any, NamedTuple, Protocol
 
 from .extract import extract
@@ -117,8 +117,8 @@ def merge_references(refs: Iterable[Reference]) -> dict[str, Reference]:
             seen.kind,
         ):
             continue  # the same context again (most repeats): keep the reference as it is
-        merged[ref.url] = replace(
-            seen, width=width, height=height, hidden=hidden, quoted=quoted, kind=kind
+        merged[ref.url] = seen._replace(
+            width=width, height=height, hidden=hidden, quoted=quoted, kind=kind
         )
     return merged
 

@@ -161,9 +161,9 @@ _CSS_KINDS = {"url": Kind.IMAGE, "import": Kind.STYLESHEET, "font-face": Kind.FO
 _CSS_ATTRIBUTES = {"url": "url()", "import": "@import", "font-face": "@font-face"}
 
 
-# A reference as written, before <base> is known: url, kind, element, attribute, width, height,
-# hidden, quoted.
-_Raw = tuple[str, Kind, str, str, int | None, int | None, bool, bool]
+# A reference as written, before <base> is known: the fields of `Reference` (url, kind, element,
+# attribute, width, height, hidden, quoted, via=None), so that `Reference._make` takes it as is.
+_Raw = tuple[str, Kind, str, str, int | None, int | None, bool, bool, None]
 
 
 @dataclass(slots=True)
@@ -418,6 +418,7 @@ class _Reader:
                 height,
                 bool(state & _ANY_HIDDEN),
                 bool(state & _QUOTED),
+                None,
             )
         )
 
@@ -490,10 +491,10 @@ def _img(r: _Reader, tag: str, a: Mapping[str, str], s: int, d: dict[str, str] |
     quoted = bool(s & _QUOTED)
     raws = r.found.raws
     if src is not None:
-        raws.append((src, Kind.IMAGE, tag, "src", width, height, hidden, quoted))
+        raws.append((src, Kind.IMAGE, tag, "src", width, height, hidden, quoted, None))
     if srcset is not None:
         for url in _srcset(srcset):
-            raws.append((url, Kind.IMAGE, tag, "srcset", width, height, hidden, quoted))
+            raws.append((url, Kind.IMAGE, tag, "srcset", width, height, hidden, quoted, None))
 
 
 def _image(r: _Reader, tag: str, a: Mapping[str, str], s: int, d: dict[str, str] | None) -> None:
@@ -1296,10 +1297,8 @@ def extract(html: str, base_url: str | None = None) -> Extraction:
                 url = resolved[written] = _absolute(written, base)
             if url is not None:
                 unique[raw if url is written else (url, *raw[1:])] = None  # type: ignore[index]
-        references = [Reference(*raw) for raw in unique]
-        # Visible characters with runs of whitespace collapsed to one (str.split's whitespace).
-        text = "".join(found.text)
-        text_chars = len(" ".join(text.split()))
+        references = tuple(map(Reference._make, unique))
+        text_chars = _visible_chars("".join(found.text))
     except PixelWardenError:
         raise
     except Exception as exc:  # the host must never die on a message
@@ -1307,11 +1306,26 @@ def extract(html: str, base_url: str | None = None) -> Extraction:
             "extract_failed", f"could not read the HTML: {type(exc).__name__}: {exc}"
         ) from exc
     return Extraction(
-        references=tuple(references),
+        references=references,
         text_chars=text_chars,
         image_count=found.image_count,
         warnings=tuple(found.warnings),
     )
+
+
+# Only whether a message has little text matters (image-only judgement): counting stops here.
+TEXT_CHARS_CAP = 10_000
+
+
+def _visible_chars(text: str) -> int:
+    """Characters of ``text`` with runs of whitespace collapsed to one (str.split's whitespace),
+    up to TEXT_CHARS_CAP. A prefix never collapses to more than the whole text, so when one
+    already reaches the cap the rest (a long newsletter's) is not split at all."""
+    prefix = text[: 4 * TEXT_CHARS_CAP]
+    count = len(" ".join(prefix.split()))
+    if count < TEXT_CHARS_CAP and len(prefix) < len(text):
+        count = len(" ".join(text.split()))
+    return min(count, TEXT_CHARS_CAP)
 
 
 def _without_lone_surrogates(html: str) -> str:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from enum import StrEnum
+from typing import NamedTuple
 
 
 class Kind(StrEnum):
@@ -74,9 +75,12 @@ class Reason(StrEnum):
     UNDECIDED = "undecided"  # the add-on reported a URL that the host did not find
 
 
-@dataclass(frozen=True, slots=True)
-class Reference:
-    """One remote reference found in a message, with the context it was found in."""
+class Reference(NamedTuple):
+    """One remote reference found in a message, with the context it was found in.
+
+    A named tuple rather than a frozen dataclass: a 1 MB newsletter makes about 2,000 of them,
+    and a tuple is built three times faster (measured: 0.5 µs against 1.5 µs).
+    """
 
     url: str  # absolute, as Thunderbird would request it
     kind: Kind
@@ -95,7 +99,9 @@ class Extraction:
     """What the HTML reader found: the remote references and enough of the text to judge it."""
 
     references: tuple[Reference, ...]
-    text_chars: int  # visible text characters outside scripts/styles (whitespace collapsed)
+    # Visible text characters outside scripts/styles (whitespace collapsed), counted up to
+    # extract.TEXT_CHARS_CAP.
+    text_chars: int
     image_count: int  # <img>-like elements (remote, cid: or data:)
     warnings: tuple[str, ...] = ()  # e.g. "truncated_depth", "attribute_cap"
 
@@ -138,8 +144,9 @@ class Overrides:
     block_domains: frozenset[str] = frozenset()  # registrable domains or hosts, lower-case
 
 
-@dataclass(frozen=True, slots=True)
-class Decision:
+class Decision(NamedTuple):
+    """The action for one distinct URL of a message (a named tuple, like `Reference`)."""
+
     url: str
     kind: Kind
     action: Action

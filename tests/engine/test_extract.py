@@ -5,7 +5,7 @@ from __future__ import annotations
 import base64
 
 import pytest
-from pixelwarden.extract import extract
+from pixelwarden.extract import TEXT_CHARS_CAP, extract
 from pixelwarden.model import Kind, Reference
 
 
@@ -678,6 +678,19 @@ def test_text_chars_visible_text_only() -> None:
 def test_text_chars_empty_and_whitespace() -> None:
     assert extract("").text_chars == 0
     assert extract("<p>   \n\t </p>").text_chars == 0
+
+
+@pytest.mark.parametrize(
+    ("body", "expected"),
+    [
+        ("<p>" + "word " * 5000 + "</p>", TEXT_CHARS_CAP),  # long text: counted up to the cap
+        ("<p>" + " " * 60_000 + "short text</p>", len("short text")),  # blank prefix, then text
+        ("<p>" + "\u00a0" * 50_000 + "a b</p>", len("a b")),  # no-break spaces are whitespace
+        ("<p>" + "x" * 9_999 + "</p>", 9_999),
+    ],
+)
+def test_text_chars_counted_up_to_the_cap(body: str, expected: int) -> None:
+    assert extract(body).text_chars == expected
 
 
 def test_image_count_counts_local_and_remote_images() -> None:
