@@ -779,6 +779,7 @@ _OFFSET = re.compile(r"(-[0-9]+(?:\.[0-9]*)?)(?:px|pt|em|rem)?")
 
 _RULE_SELECTOR = re.compile(r"\s*([a-zA-Z][a-zA-Z0-9-]*)?([.#])([a-zA-Z_][\w-]*)\s*")
 _CSS_COMMENT = re.compile(r"/\*.*?(?:\*/|\Z)", re.DOTALL)
+_BRACE = re.compile(r"[{}]")
 
 
 def _read_hiding_rules(css: str, rules: dict[tuple[str, str], int]) -> None:
@@ -793,14 +794,15 @@ def _read_hiding_rules(css: str, rules: dict[tuple[str, str], int]) -> None:
     depth = 0
     start = 0  # where the current top-level prelude began
     block = 0
-    for m in re.finditer(r"[{};]", css):
-        char = m.group(0)
-        if char == "{":
+    # Only braces are visited (a style block has several times more ";" than braces): a
+    # statement such as "@import ...;" before a rule is cut off its prelude afterwards.
+    for m in _BRACE.finditer(css):
+        if m.group(0) == "{":
             if depth == 0:
                 block = m.end()
-                prelude = css[start : m.start()]
+                prelude = css[start : m.start()].rpartition(";")[2]
             depth += 1
-        elif char == "}":
+        else:
             depth -= 1
             if depth == 0:
                 if "{" not in css[block : m.start()] and not prelude.lstrip().startswith("@"):
@@ -808,8 +810,6 @@ def _read_hiding_rules(css: str, rules: dict[tuple[str, str], int]) -> None:
                 start = m.end()
             elif depth < 0:
                 depth, start = 0, m.end()
-        elif depth == 0:
-            start = m.end()  # after a statement such as @import ...;
 
 
 def _hiding_rule(prelude: str, body: str, rules: dict[tuple[str, str], int]) -> None:

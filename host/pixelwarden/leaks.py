@@ -30,6 +30,7 @@ import base64
 import hashlib
 import zlib
 from collections.abc import Iterable
+from functools import lru_cache
 from urllib.parse import quote, unquote_to_bytes
 
 # The names of the encodings, in the fixed order in which they are reported.
@@ -101,6 +102,13 @@ class _AddressForms:
         )
 
 
+@lru_cache(maxsize=1024)
+def _forms_of(address: str) -> _AddressForms:
+    """The forms of a normalised address, remembered: the same recipient (the user) gets most
+    messages, and its eight digests cost more than classifying a small message."""
+    return _AddressForms(address)
+
+
 def _has_decimal(view: str, number: str) -> bool:
     """``number`` occurs in ``view`` with no digit right before or after it."""
     start = view.find(number)
@@ -124,7 +132,7 @@ class LeakDetector:
         for address in addresses:
             normal = normalise_address(address)
             if normal is not None and normal not in seen:
-                seen[normal] = _AddressForms(normal)
+                seen[normal] = _forms_of(normal)
         self._forms = tuple(seen.values())
         # Every string `find` looks for, for a quick "none of them is there" (most URLs): those
         # searched in the lower-cased views, and the base64 cores (case kept, standard alphabet).

@@ -883,6 +883,25 @@ def test_hiding_rules_of_the_stylesheet(markup: str, hidden: bool) -> None:
     assert only(STYLESHEET + markup).hidden is hidden
 
 
+@pytest.mark.parametrize(
+    "css",
+    [
+        "@layer base; .pre{display:none}",  # a statement before the rule
+        "@charset 'utf-8';\n@import 'cid:x.css' screen;\n.pre { display: none }",
+        "} .pre{display:none}",  # a stray closing brace first
+        "@media print { .x { color: red } } .pre{display:none}",  # after a conditional block
+    ],
+)
+def test_hiding_rule_after_statements_and_blocks(css: str) -> None:
+    assert only(f'<style>{css}</style><img class="pre" src="http://t.example/p.gif">').hidden
+
+
+def test_hiding_rule_inside_a_statement_is_not_read() -> None:
+    # A rule nested in @supports (like one in @media) is conditional: left out.
+    html = "<style>@supports (display:grid) { .pre{display:none} }</style>"
+    assert not only(html + '<img class="pre" src="http://t.example/p.gif">').hidden
+
+
 def test_hiding_rules_hide_preheader_text() -> None:
     html = STYLESHEET + '<div class="preheader">Hidden preview text</div><p>Shown</p>'
     assert extract(html).text_chars == len("Shown")

@@ -7,6 +7,7 @@ import quopri
 
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from pixelwarden import mime
 from pixelwarden.leaks import LeakDetector
 from pixelwarden.mime import parse_message
 from pixelwarden.model import Message, PixelWardenError
@@ -163,3 +164,41 @@ def test_template_reads_as_expected():
     assert isinstance(message, Message)
     assert message.html is not None and "café" in message.html
     assert message.text == "café" and message.dmarc_fail
+
+
+# Delimiter lines are found two ways: bytes.find for ordinary bodies, and a regular expression
+# compiled for the boundary when a body has very many near-misses. Both must read every body alike.
+_LINE = st.sampled_from(
+    [
+        b"--b",
+        b"--b--",
+        b"--b  \t",
+        b"--b--\r",
+        b"--b\r",
+        b"--bx",
+        b"--b-",
+        b"--b --x",
+        b" --b",
+        b"-b",
+        b"text",
+        b"",
+        b"\r",
+        b"--b\x00",
+    ]
+)
+
+
+@given(st.lists(_LINE, max_size=12), st.booleans())
+@settings(max_examples=400, suppress_health_check=[HealthCheck.too_slow])
+def test_both_ways_of_finding_delimiter_lines_agree(lines: list[bytes], final_nl: bool) -> None:
+    body = b"\n".join(lines) + (b"\n" if final_nl else b"")
+    assert list(mime._delimiter_lines(body, b"--b")) == list(
+        mime._delimiter_lines_scanned(body, b"--b")
+    )
+
+
+def test_a_body_full_of_near_misses_is_split_like_a_plain_one() -> None:
+    near_misses = b"".join(b"--bjunk %d\n" % i for i in range(3 * mime._FIND_DELIMITERS_UP_TO))
+    body = b"--b\nfirst\n" + near_misses + b"--b\nsecond\n--b--\n"
+    parts = mime._split_multipart(body, "b", 100)
+    assert parts == [b"first\n" + near_misses[:-1], b"second"]
