@@ -183,6 +183,10 @@ class _Found:
     warnings: dict[str, None] = field(default_factory=dict)
 
 
+# What an idle reader points at, so that it keeps nothing of the last message alive.
+_NO_DOCUMENT = _Found(deadline=0.0)
+
+
 class _Reader:
     """lxml parser target: keeps a stack of element states and records references.
 
@@ -191,6 +195,21 @@ class _Reader:
     """
 
     def __init__(self, found: _Found, inherited: int = 0, nesting: int = 0) -> None:
+        # One parser per reader, kept with it in the idle pool (`_read`): a new lxml target
+        # parser inspects the target's methods on its first feed, which costs ten times the
+        # parse of a short message.
+        self.parser = etree.HTMLParser(
+            target=self,
+            recover=True,
+            no_network=True,
+            remove_comments=True,
+            remove_pis=True,
+            huge_tree=True,
+            default_doctype=False,
+        )
+        self.reset(found, inherited, nesting)
+
+    def reset(self, found: _Found, inherited: int = 0, nesting: int = 0) -> None:
         self.found = found
         self.nesting = nesting
         self.tags: list[str] = ["#document"]
@@ -393,8 +412,7 @@ class _Reader:
             for attribute, url in _scan_attributes(text, self.found.deadline):
                 self._add(url, Kind.OTHER, tag, attribute, state, None, None)
             return
-        reader = _Reader(self.found, state, self.nesting + 1)
-        _parse(text, reader)
+        _read(text, self.found, state, self.nesting + 1)
 
     # -- references ----------------------------------------------------------------------------
 
@@ -1138,16 +1156,28 @@ def _base_url(found: _Found, base_url: str | None) -> str | None:
 # -- parsing ----------------------------------------------------------------------------------
 
 
+# Readers whose parser finished its last document cleanly, ready for the next one.
+_IDLE_READERS: list[_Reader] = []
+_IDLE_READERS_MAX = 8
+
+
+def _read(text: str, found: _Found, inherited: int = 0, nesting: int = 0) -> None:
+    """Parse ``text`` with an idle reader (or a new one), adding what it finds to ``found``."""
+    try:
+        reader = _IDLE_READERS.pop()
+        reader.reset(found, inherited, nesting)
+    except IndexError:
+        reader = _Reader(found, inherited, nesting)
+    _parse(text, reader)
+    # Only a parser that reached close() goes back: after an exception (deadline, a handler
+    # that raised) its push parser may still hold part of a document.
+    reader.reset(_NO_DOCUMENT)
+    if len(_IDLE_READERS) < _IDLE_READERS_MAX:
+        _IDLE_READERS.append(reader)
+
+
 def _parse(text: str, reader: _Reader) -> None:
-    parser = etree.HTMLParser(
-        target=reader,
-        recover=True,
-        no_network=True,
-        remove_comments=True,
-        remove_pis=True,
-        huge_tree=True,
-        default_doctype=False,
-    )
+    parser = reader.parser
     deadline = reader.found.deadline
     tags = reader.tags
     for start in range(0, len(text), _CHUNK):
@@ -1277,15 +1307,14 @@ def extract(html: str, base_url: str | None = None) -> Extraction:
         if not html.isascii():
             html = _without_lone_surrogates(html)
         found = _Found(deadline=time.monotonic() + MAX_PARSE_SECONDS)
-        reader = _Reader(found)
         if _QUADRATIC_ATTRIBUTES:
             html = _reduce_absurd_tags(html, found)
-        _parse(html, reader)
+        _read(html, found)
         # A second <body> tag adds its attributes to the body in a browser; libxml2 drops it.
         bodies = [body for body in _BODY_TAG.findall(html) if len(body) > 6]
         if len(bodies) > found.bodies:
             for body in bodies:
-                _parse(body, _Reader(found))
+                _read(body, found)
         base = _base_url(found, base_url)
         unique: dict[_Raw, None] = {}
         resolved: dict[str, str | None] = {}  # the same URL is often written several times

@@ -251,6 +251,46 @@ def test_unexpected_failure_becomes_a_structured_error(
     assert "boom" in error.value.message
 
 
+# -- parsers are reused from one message to the next: nothing of one may reach the next --------
+
+
+def test_an_unfinished_document_leaves_nothing_to_the_next() -> None:
+    hiding = '<div style="display:none"><blockquote type="cite"><style>.x{display:none}</style>'
+    assert extract(hiding + "<p>-----Original Message-----<svg><style>")  # left open
+    ref = extract('<img class="x" src="http://t.example/a.png" width="600" height="300">')
+    assert ref.references[0].hidden is False and ref.references[0].quoted is False
+    assert ref.text_chars == 0
+
+
+def test_a_parse_that_failed_leaves_nothing_to_the_next(monkeypatch: pytest.MonkeyPatch) -> None:
+    class Clock:  # the deadline passes after the first chunk was fed
+        readings = iter([0.0, 0.0])
+
+        def monotonic(self) -> float:
+            return next(self.readings, 1e9)
+
+    extract("<p>warm up</p>")  # a reader in the pool
+    # Stopped inside raw text: a parser fed again from there would read the next message as
+    # the rest of this <textarea>, and miss its image.
+    first_chunk = '<blockquote type="cite"><div style="display:none"><textarea>' + "x" * 9000
+    with monkeypatch.context() as patch:
+        patch.setattr(extract_module, "time", Clock())
+        with pytest.raises(PixelWardenError) as error:
+            extract(first_chunk + "<p>rest</p>")
+    assert error.value.code == "parse_timeout"
+    refs = extract('<p>next</p><img src="http://t.example/b.png">').references
+    assert [(r.url, r.hidden, r.quoted) for r in refs] == [("http://t.example/b.png", False, False)]
+
+
+def test_nested_documents_get_readers_of_their_own() -> None:
+    srcdoc = '<iframe srcdoc="&lt;img src=&quot;http://t.example/in.png&quot;&gt;"></iframe>'
+    html = f'<div style="display:none">{srcdoc}</div><img src="http://t.example/out.png">'
+    assert [(r.url, r.hidden) for r in extract(html).references] == [
+        ("http://t.example/in.png", True),
+        ("http://t.example/out.png", False),
+    ]
+
+
 # -- libxml2 before 2.14 (lxml 5): tags with absurdly many attributes are reduced first -------
 
 
