@@ -952,13 +952,13 @@ def _absolute(raw: str, base: str | None) -> str | None:
     WHATWG URL parser for special schemes (checked against Node's URL on fuzzed input)."""
     s = raw.strip(_C0_AND_SPACE)
     clean = _CLEAN_URL.fullmatch(s)
-    if (
-        clean is not None
-        and "/." not in s
-        and "%2" not in s
-        and not _ENDS_IN_NUMBER.search(clean.group(1))
-    ):
-        return s  # already as a browser would write it (the usual case)
+    if clean is not None and "/." not in s and "%2" not in s:
+        host = clean.group(1)
+        # An IPv4 form ends in a label that starts with a digit ("10", "0x0a"): only then is
+        # the full test needed.
+        last = host.rfind(".", 0, len(host) - 1) + 1
+        if not host[last : last + 1].isdigit() or not _ENDS_IN_NUMBER.search(host):
+            return s  # already as a browser would write it (the usual case)
     if "\t" in s or "\n" in s or "\r" in s:
         s = s.translate(_TAB_NEWLINE)
     if not s:
