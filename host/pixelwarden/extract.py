@@ -397,7 +397,7 @@ class _Reader:
         if self.collect_markup and "<" in text:
             self._reparse(text, tag, state & ~_NO_TEXT)
         if self.collect_css and not state & _FOREIGN:
-            _read_hiding_rules(text, self.found.hiding_rules)
+            _add_hiding_rules(text, self.found)
 
     def _reparse(self, text: str, tag: str, state: int) -> None:
         if self.nesting >= _REPARSE_LIMIT:
@@ -828,6 +828,15 @@ def _read_hiding_rules(css: str, rules: dict[tuple[str, str], int]) -> None:
                 start = m.end()
             elif depth < 0:
                 depth, start = 0, m.end()
+
+
+def _add_hiding_rules(css: str, found: _Found) -> None:
+    """Read a stylesheet's hiding rules into ``found``; what was remembered for elements matched
+    against the earlier rules no longer holds once a rule was added."""
+    before = len(found.hiding_rules), sum(found.hiding_rules.values())
+    _read_hiding_rules(css, found.hiding_rules)
+    if (len(found.hiding_rules), sum(found.hiding_rules.values())) != before:
+        found.hiding_cache.clear()
 
 
 def _hiding_rule(prelude: str, body: str, rules: dict[tuple[str, str], int]) -> None:

@@ -902,6 +902,21 @@ def test_hiding_rule_inside_a_statement_is_not_read() -> None:
     assert not only(html + '<img class="pre" src="http://t.example/p.gif">').hidden
 
 
+def test_a_later_stylesheet_hides_elements_already_matched_by_an_earlier_one() -> None:
+    # Regression: what an element matched was remembered per (tag, class, id) and not forgotten
+    # when a second <style> block (common in a newsletter's body) added a rule for it.
+    html = (
+        "<style>.pre{display:none}</style>"
+        '<div class="x"><img src="http://t.example/first.png"></div>'
+        "<style>.x{display:none}</style>"
+        '<div class="x"><img src="http://t.example/second.png"></div>'
+    )
+    assert [(r.url, r.hidden) for r in extract(html).references] == [
+        ("http://t.example/first.png", False),
+        ("http://t.example/second.png", True),
+    ]
+
+
 def test_hiding_rules_hide_preheader_text() -> None:
     html = STYLESHEET + '<div class="preheader">Hidden preview text</div><p>Shown</p>'
     assert extract(html).text_chars == len("Shown")
