@@ -797,7 +797,7 @@ _OFFSET = re.compile(r"(-[0-9]+(?:\.[0-9]*)?)(?:px|pt|em|rem)?")
 
 _RULE_SELECTOR = re.compile(r"\s*([a-zA-Z][a-zA-Z0-9-]*)?([.#])([a-zA-Z_][\w-]*)\s*")
 _CSS_COMMENT = re.compile(r"/\*.*?(?:\*/|\Z)", re.DOTALL)
-_BRACE = re.compile(r"[{}]")
+_BRACE_SPLIT = re.compile(r"([{}])")
 
 
 def _read_hiding_rules(css: str, rules: dict[tuple[str, str], int]) -> None:
@@ -809,25 +809,28 @@ def _read_hiding_rules(css: str, rules: dict[tuple[str, str], int]) -> None:
         return
     if "/*" in css:
         css = _CSS_COMMENT.sub(" ", css)
+    # The text between braces, with the braces: parts[i] is a brace for every odd i. Only the
+    # braces are visited; a statement such as "@import ...;" before a rule is cut off its
+    # prelude.
+    parts = _BRACE_SPLIT.split(css)
     depth = 0
-    start = 0  # where the current top-level prelude began
-    block = 0
-    # Only braces are visited (a style block has several times more ";" than braces): a
-    # statement such as "@import ...;" before a rule is cut off its prelude afterwards.
-    for m in _BRACE.finditer(css):
-        if m.group(0) == "{":
+    nested = False
+    prelude = ""
+    for i in range(1, len(parts), 2):
+        if parts[i] == "{":
             if depth == 0:
-                block = m.end()
-                prelude = css[start : m.start()].rpartition(";")[2]
+                prelude = parts[i - 1].rpartition(";")[2]
+                nested = False
+            else:
+                nested = True
             depth += 1
         else:
             depth -= 1
             if depth == 0:
-                if "{" not in css[block : m.start()] and not prelude.lstrip().startswith("@"):
-                    _hiding_rule(prelude, css[block : m.start()], rules)
-                start = m.end()
+                if not nested and not prelude.lstrip().startswith("@"):
+                    _hiding_rule(prelude, parts[i - 1], rules)
             elif depth < 0:
-                depth, start = 0, m.end()
+                depth = 0  # a stray "}": the next rule starts after it
 
 
 def _add_hiding_rules(css: str, found: _Found) -> None:
