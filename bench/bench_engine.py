@@ -26,6 +26,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from bench_parsers import lxml_parse_only as parse_only  # noqa: E402
 from newsletter import generate  # noqa: E402
 from pixelwarden.decide import Knowledge, classify  # noqa: E402
+from pixelwarden.extract import forget_remembered  # noqa: E402
 from pixelwarden.mime import parse_message  # noqa: E402
 from pixelwarden.sources import iter_sources  # noqa: E402
 from pixelwarden.trackers import TrackerDB  # noqa: E402
@@ -84,6 +85,11 @@ def bench_newsletters(knowledge: Knowledge) -> None:
         label = f"newsletter {len(data) // 1000} KB"
         print(row(label, total, parse) + f"  peak {peak:.1f} MB traced")
         print(row("  its parse-only pass", parse))
+        cold: list[float] = []
+        for _ in range(runs // 3):
+            forget_remembered()  # a sender never seen: no style, class or stylesheet known
+            cold.extend(timings(fn, 1))
+        print(row("  first message of a sender", cold))
 
 
 def bench_machine() -> None:

@@ -58,9 +58,7 @@ def selectolax_parse_only(html: str) -> None:
 
 def extract_cold(html: str) -> object:
     """extract with the remembered style attributes forgotten: a sender never seen before."""
-    extract_module._STYLES.clear()
-    extract_module._DECLARATIONS.clear()
-    extract_module._STYLE_URLS.clear()
+    extract_module.forget_remembered()
     return extract(html)
 
 

@@ -384,7 +384,8 @@ class _Reader:
         self.collect = None
         self.collect_depth = -1
         if self.collect_css:
-            for item in _css_urls(text, self.found.deadline):
+            urls, rules = _stylesheet(text, self.found.deadline)
+            for item in urls:
                 self._add(
                     item.url,
                     _CSS_KINDS[item.context],
@@ -397,7 +398,7 @@ class _Reader:
         if self.collect_markup and "<" in text:
             self._reparse(text, tag, state & ~_NO_TEXT)
         if self.collect_css and not state & _FOREIGN:
-            _add_hiding_rules(text, self.found)
+            _add_hiding_rules(rules, self.found)
 
     def _reparse(self, text: str, tag: str, state: int) -> None:
         if self.nesting >= _REPARSE_LIMIT:
@@ -833,13 +834,49 @@ def _read_hiding_rules(css: str, rules: dict[tuple[str, str], int]) -> None:
                 depth = 0  # a stray "}": the next rule starts after it
 
 
-def _add_hiding_rules(css: str, found: _Found) -> None:
-    """Read a stylesheet's hiding rules into ``found``; what was remembered for elements matched
+_HidingRules = tuple[tuple[tuple[str, str], int], ...]
+
+
+def _add_hiding_rules(rules: _HidingRules, found: _Found) -> None:
+    """Add a stylesheet's hiding rules to ``found``; what was remembered for elements matched
     against the earlier rules no longer holds once a rule was added."""
-    before = len(found.hiding_rules), sum(found.hiding_rules.values())
-    _read_hiding_rules(css, found.hiding_rules)
-    if (len(found.hiding_rules), sum(found.hiding_rules.values())) != before:
+    known = found.hiding_rules
+    added = False
+    for key, bits in rules:
+        before = known.get(key, 0)
+        if before | bits != before:
+            known[key] = before | bits
+            added = True
+    if added:
         found.hiding_cache.clear()
+
+
+# A sender's <style> block comes back, unchanged, in each of its messages: what it loads and what
+# it hides are remembered (bounded, and cleared when full, like the style attributes).
+_STYLESHEETS: dict[str, tuple[tuple[CssUrl, ...], _HidingRules]] = {}
+_STYLESHEETS_MAX = 256
+_STYLESHEET_LONGEST = 64 * 1024
+
+
+def _stylesheet(css: str, deadline: float) -> tuple[tuple[CssUrl, ...], _HidingRules]:
+    """The URLs a <style> block loads and its hiding rules."""
+    known = _STYLESHEETS.get(css)
+    if known is None:
+        rules: dict[tuple[str, str], int] = {}
+        _read_hiding_rules(css, rules)
+        known = (tuple(_css_urls(css, deadline)), tuple(rules.items()))
+        if len(css) <= _STYLESHEET_LONGEST:
+            if len(_STYLESHEETS) >= _STYLESHEETS_MAX:
+                _STYLESHEETS.clear()
+            _STYLESHEETS[css] = known
+    return known
+
+
+def forget_remembered() -> None:
+    """Empty every cache of what styles, classes, sizes and stylesheets say (for benchmarks of
+    a sender never seen before, and for tests)."""
+    for cache in (_STYLES, _DECLARATIONS, _STYLE_URLS, _CLASSES, _SIZES, _STYLESHEETS):
+        cache.clear()
 
 
 def _hiding_rule(prelude: str, body: str, rules: dict[tuple[str, str], int]) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 
 import pytest
+from pixelwarden import extract as extract_module
 from pixelwarden.extract import TEXT_CHARS_CAP, extract
 from pixelwarden.model import Kind, Reference
 
@@ -915,6 +916,26 @@ def test_a_later_stylesheet_hides_elements_already_matched_by_an_earlier_one() -
         ("http://t.example/first.png", False),
         ("http://t.example/second.png", True),
     ]
+
+
+def test_a_stylesheet_seen_before_says_the_same_in_the_next_message() -> None:
+    # What a <style> block loads and hides is remembered from one message to the next.
+    sheet = "<style>@import url(http://t.example/s.css); .pre{display:none}</style>"
+    first = extract(sheet + '<div class="pre"><img src="http://t.example/a.png"></div>')
+    second = extract(sheet + '<p class="pre"><img src="http://t.example/b.png"></p><p>x</p>')
+    assert [(r.url, r.hidden) for r in first.references] == [
+        ("http://t.example/s.css", False),
+        ("http://t.example/a.png", True),
+    ]
+    assert [(r.url, r.hidden) for r in second.references] == [
+        ("http://t.example/s.css", False),
+        ("http://t.example/b.png", True),
+    ]
+    assert second.text_chars == 1  # the hidden paragraph's text is not counted either way
+    extract_module.forget_remembered()
+    assert extract(sheet + '<p class="pre"><img src="http://t.example/b.png"></p>') == extract(
+        sheet + '<p class="pre"><img src="http://t.example/b.png"></p>'
+    )
 
 
 def test_hiding_rules_hide_preheader_text() -> None:
