@@ -156,8 +156,18 @@ class LeakDetector:
         order (empty when the URL does not carry any of them)."""
         if not self._forms or not url:
             return ()
-        if "%" not in url and not self._any_needle([url.lower()], [_standard_base64(url)]):
-            return ()  # the common case, without the views' lists
+        if "%" not in url:  # the common case: one view of each kind, plain loops
+            lowered = url.lower()
+            for needle in self._lower_needles:
+                if needle in lowered:
+                    break
+            else:
+                standard = _standard_base64(url)
+                for needle in self._base64_needles:
+                    if needle in standard:
+                        break
+                else:
+                    return ()
         views = [url]
         if "%" in url:
             once = _percent_decode(url)
