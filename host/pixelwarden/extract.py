@@ -854,7 +854,7 @@ def _add_hiding_rules(rules: _HidingRules, found: _Found) -> None:
 # A sender's <style> block comes back, unchanged, in each of its messages: what it loads and what
 # it hides are remembered (bounded, and cleared when full, like the style attributes).
 _STYLESHEETS: dict[str, tuple[tuple[CssUrl, ...], _HidingRules]] = {}
-_STYLESHEETS_MAX = 256
+_STYLESHEETS_MAX = 64  # at most 4 MiB held
 _STYLESHEET_LONGEST = 64 * 1024
 
 
