@@ -157,14 +157,14 @@ class LeakDetector:
         if not self._forms or not url:
             return ()
         if "%" not in url:  # the common case: one view of each kind, plain loops
-            lowered = url.lower()
+            lowered_url = url.lower()
             for needle in self._lower_needles:
-                if needle in lowered:
+                if needle in lowered_url:
                     break
             else:
-                standard = _standard_base64(url)
+                standard_url = _standard_base64(url)
                 for needle in self._base64_needles:
-                    if needle in standard:
+                    if needle in standard_url:
                         break
                 else:
                     return ()
