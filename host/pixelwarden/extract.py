@@ -125,6 +125,7 @@ _QUOTE_MARKER = re.compile(
     + r")[\s\xa0]*-{2,}|begin[\s\xa0]+forwarded[\s\xa0]+message:",
     re.IGNORECASE,
 )
+_BODY_START = re.compile(r"<body", re.IGNORECASE)
 _BODY_TAG = re.compile(r"<body(?=[\s/>])(?:[^>\"']++|\"[^\"]*+\"?|'[^']*+'?)*+>?", re.IGNORECASE)
 _END_TAG = re.compile(r"</([A-Za-z][^\s/>]*)")
 _DIMENSION = re.compile(r"[ \t\n\f\r]*([0-9]+(?:\.[0-9]*)?)(%?)")
@@ -1235,8 +1236,12 @@ def _parse(text: str, reader: _Reader) -> None:
                 "parse_timeout", f"reading the HTML took longer than {MAX_PARSE_SECONDS:g} s"
             )
         chunk = text[start : start + _CHUNK]
-        ends = chunk.count("</")
-        if ends and ends * (len(tags) + chunk.count("<")) > _END_TAG_BUDGET:
+        # Tags in the chunk bound both its end tags and how much the stack can grow: only when
+        # that bound is over budget are the end tags counted (a slower count than "<").
+        tags_here = chunk.count("<")
+        if tags_here * (len(tags) + tags_here) > _END_TAG_BUDGET and (
+            chunk.count("</") * (len(tags) + tags_here) > _END_TAG_BUDGET
+        ):
             _feed_guarded(parser, reader, chunk)
         else:
             parser.feed(chunk)
@@ -1360,10 +1365,16 @@ def extract(html: str, base_url: str | None = None) -> Extraction:
             html = _reduce_absurd_tags(html, found)
         _read(html, found)
         # A second <body> tag adds its attributes to the body in a browser; libxml2 drops it.
-        bodies = [body for body in _BODY_TAG.findall(html) if len(body) > 6]
-        if len(bodies) > found.bodies:
-            for body in bodies:
-                _read(body, found)
+        # (libxml2 reports a body tag with attributes when it is the first: with one such
+        # report and one "<body" in the text, there is nothing it dropped.)
+        first_body = _BODY_START.search(html)
+        if first_body is not None and (
+            found.bodies == 0 or _BODY_START.search(html, first_body.end()) is not None
+        ):
+            bodies = [body for body in _BODY_TAG.findall(html) if len(body) > 6]
+            if len(bodies) > found.bodies:
+                for body in bodies:
+                    _read(body, found)
         base = _base_url(found, base_url)
         unique: dict[_Raw, None] = {}
         resolved: dict[str, str | None] = {}  # the same URL is often written several times

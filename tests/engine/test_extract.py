@@ -375,6 +375,14 @@ def test_second_body_tag_adds_its_background() -> None:
     assert urls(html) == ["http://t.example/late.png"]
 
 
+@pytest.mark.parametrize(
+    "first", ['<body style="margin:0">', "<BODY bgcolor=white>", "<body>", "<html><head></head>"]
+)
+def test_a_later_body_tag_adds_its_background_after_any_first_one(first: str) -> None:
+    html = first + '<p>x</p><Body background="http://t.example/late.png">'
+    assert urls(html) == ["http://t.example/late.png"]
+
+
 def test_css_comments_hide_nothing_and_fetch_nothing() -> None:
     html = (
         "<style>/* a{background:url(http://t.example/comment.png)} */"
