@@ -27,6 +27,7 @@ from __future__ import annotations
 import base64
 import ipaddress
 import re
+import threading
 import time
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
@@ -1206,24 +1207,32 @@ def _base_url(found: _Found, base_url: str | None) -> str | None:
 # -- parsing ----------------------------------------------------------------------------------
 
 
-# Readers whose parser finished its last document cleanly, ready for the next one.
-_IDLE_READERS: list[_Reader] = []
+class _IdleReaders(threading.local):
+    """Readers whose parser finished its last document cleanly, ready for the next one; one
+    pool per thread (the host classifies on two), as lxml parsers stay with their thread."""
+
+    def __init__(self) -> None:
+        self.readers: list[_Reader] = []
+
+
+_IDLE = _IdleReaders()
 _IDLE_READERS_MAX = 8
 
 
 def _read(text: str, found: _Found, inherited: int = 0, nesting: int = 0) -> None:
     """Parse ``text`` with an idle reader (or a new one), adding what it finds to ``found``."""
-    try:
-        reader = _IDLE_READERS.pop()
+    idle = _IDLE.readers
+    if idle:
+        reader = idle.pop()
         reader.reset(found, inherited, nesting)
-    except IndexError:
+    else:
         reader = _Reader(found, inherited, nesting)
     _parse(text, reader)
     # Only a parser that reached close() goes back: after an exception (deadline, a handler
     # that raised) its push parser may still hold part of a document.
     reader.reset(_NO_DOCUMENT)
-    if len(_IDLE_READERS) < _IDLE_READERS_MAX:
-        _IDLE_READERS.append(reader)
+    if len(idle) < _IDLE_READERS_MAX:
+        idle.append(reader)
 
 
 def _parse(text: str, reader: _Reader) -> None:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
+
 import pytest
 from pixelwarden import extract as extract_module
 from pixelwarden.extract import MAX_HTML_BYTES, extract
@@ -335,3 +337,19 @@ def test_reduction_leaves_ordinary_markup_alone() -> None:
     with pytest.MonkeyPatch.context() as patch:
         patch.setattr(extract_module, "_QUADRATIC_ATTRIBUTES", False)
         assert extract(html) == reduced
+
+
+def test_two_threads_reading_at_once_read_like_one() -> None:
+    # The host classifies on two threads; readers, parsers and remembered styles are shared
+    # or pooled between messages.
+    documents = [
+        f'<style>.h{i % 3}{{display:none}}</style><div class="h{i % 3}">'
+        f'<img src="http://t.example/{i}.png" style="width:{i % 4}px;height:1px"></div>'
+        f'<table background="http://t.example/bg{i % 5}.png"><tr><td>{"text " * i}</td></tr>'
+        "</table>"
+        for i in range(60)
+    ]
+    expected = [extract(html) for html in documents]
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        for _ in range(5):
+            assert list(pool.map(extract, documents)) == expected
