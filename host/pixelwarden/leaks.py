@@ -179,8 +179,8 @@ class LeakDetector:
         lowered = [view.lower() for view in views]
         # "+", "/" and "=" of standard base64 are often percent-encoded, so every view counts.
         standard = [_standard_base64(view) for view in views]
-        if not self._any_needle(lowered, standard):
-            return ()
+        if len(views) > 1 and not self._any_needle(lowered, standard):
+            return ()  # (a URL without "%" has only its own view, checked above)
         raw = lowered[0]
         found: set[str] = set()
         for forms in self._forms:
