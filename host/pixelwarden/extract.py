@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import base64
 import ipaddress
+import os
 import re
 import threading
 import time
@@ -38,6 +39,11 @@ from lxml import etree
 
 from .css import CssUrl, find_urls, length_px, parse_declarations
 from .model import Extraction, Kind, PixelWardenError, Reference
+
+try:  # the reader's hot path in C (built with the package when a C compiler is at hand)
+    from . import _sax  # type: ignore[attr-defined]
+except ImportError:  # pragma: no cover - depends on the installation
+    _sax = None
 
 MAX_HTML_BYTES = 16 * 1024 * 1024  # larger bodies are refused ("too_large")
 MAX_PARSE_SECONDS = 10.0  # wall-clock safety net; linear parsing of 16 MiB stays well below
@@ -200,15 +206,19 @@ class _Reader:
         # One parser per reader, kept with it in the idle pool (`_read`): a new lxml target
         # parser inspects the target's methods on its first feed, which costs ten times the
         # parse of a short message.
-        self.parser = etree.HTMLParser(
-            target=self,
-            recover=True,
-            no_network=True,
-            remove_comments=True,
-            remove_pis=True,
-            huge_tree=True,
-            default_doctype=False,
-        )
+        self.parser: etree.HTMLParser
+        if NATIVE:
+            self.parser = _sax.Parser(target=self)  # the same libxml2, same options (_sax.c)
+        else:
+            self.parser = etree.HTMLParser(
+                target=self,
+                recover=True,
+                no_network=True,
+                remove_comments=True,
+                remove_pis=True,
+                huge_tree=True,
+                default_doctype=False,
+            )
         self.reset(found, inherited, nesting)
 
     def reset(self, found: _Found, inherited: int = 0, nesting: int = 0) -> None:
@@ -762,6 +772,46 @@ def _quote_class(cls: str) -> bool:
             _CLASSES.clear()
         _CLASSES[cls] = known
     return known
+
+
+def _bind_native() -> bool:
+    """Whether the C reader (_sax.c) is built and found libxml2 in lxml's module.
+
+    PIXELWARDEN_READER=lxml switches it off: every event then goes through lxml and the Python
+    reader, with the same results."""
+    if _sax is None or os.environ.get("PIXELWARDEN_READER", "") == "lxml":
+        return False
+    # Tags whose start the C side may handle: no handler, or a handler that only acts on one
+    # attribute (table cells and their background); no state bits of their own, no raw text.
+    needed = {
+        tag: attribute
+        for tag, (bits, _handler, raw_text, attribute) in _SPECIAL.items()
+        if attribute and not bits and not raw_text
+    }
+    slow = frozenset({*(tag for tag in _SPECIAL if tag not in needed), "blockquote"})
+    return bool(
+        _sax.bind(
+            lxml_module=etree.__file__,
+            libxml_version=etree.LIBXML_VERSION[0] * 10000 + etree.LIBXML_VERSION[1] * 100,
+            styles=_STYLES,
+            classes=_CLASSES,
+            slow_tags=slow,
+            needed=needed,
+            quoted=_QUOTED,
+            hidden=_HIDDEN,
+            inert=_INERT,
+            foreign=_FOREIGN,
+            skip_text=_SKIP_TEXT,
+        )
+    )
+
+
+NATIVE = _bind_native()
+
+
+def reader_kind() -> str:
+    """Which reader new parses use: "native" (C hot path, _sax.c) or "lxml"."""
+    return "native" if NATIVE else "lxml"
 
 
 def _hiding(decls: dict[str, str]) -> tuple[int, int]:

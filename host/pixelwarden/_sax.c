@@ -1,0 +1,707 @@
+/* pixelwarden._sax: the HTML reader's hot path, in C.
+ *
+ * The engine reads HTML with libxml2's push parser, as an lxml parser target (extract.py's
+ * _Reader). At 1 MB most of the time went into lxml turning every element into a tag string and
+ * an attribute dict and into the reader's Python start/end/data, although most elements of a
+ * newsletter (table rows and cells, links, paragraphs) change nothing that the reader records.
+ *
+ * This module drives the very same libxml2 (the copy inside lxml, found with dlsym on lxml's own
+ * module, so the parse is event for event the one lxml would make) with the same options, and
+ * handles those ordinary elements and text itself: it pushes and pops the reader's element stack
+ * and appends visible text. Every other event (a tag with a handler, a style not yet known or one
+ * that may fetch something, a class or id that may mark a quote or match a hiding rule, raw text,
+ * quote markers) goes to the reader's own Python start/end/data with the arguments lxml would
+ * give. The Python reader stays the one place that decides; the differential tests hold the two
+ * paths to the same results. When this module cannot be built or bound, extract.py uses lxml.
+ */
+#define PY_SSIZE_T_CLEAN
+#include <Python.h>
+#include <dlfcn.h>
+#include <string.h>
+
+#include <libxml/xmlversion.h>
+#include <libxml/parser.h>
+#include <libxml/HTMLparser.h>
+#include <libxml/xmlerror.h>
+#include <libxml/tree.h>
+
+/* -- libxml2, resolved in lxml's module --------------------------------------------------- */
+
+typedef htmlParserCtxtPtr (*create_push_fn)(htmlSAXHandlerPtr, void *, const char *, int,
+                                            const char *, xmlCharEncoding);
+typedef int (*use_options_fn)(htmlParserCtxtPtr, int);
+typedef int (*reset_push_fn)(xmlParserCtxtPtr, const char *, int, const char *, const char *);
+typedef int (*parse_chunk_fn)(htmlParserCtxtPtr, const char *, int, int);
+typedef void (*free_ctxt_fn)(htmlParserCtxtPtr);
+typedef void (*stop_fn)(xmlParserCtxtPtr);
+typedef void (*free_doc_fn)(xmlDocPtr);
+
+static struct {
+    create_push_fn create_push;
+    use_options_fn use_options;
+    reset_push_fn reset_push;
+    parse_chunk_fn parse_chunk;
+    free_ctxt_fn free_ctxt;
+    stop_fn stop;
+    free_doc_fn free_doc;
+    int bound;
+} lib;
+
+/* What lxml's HTMLParser(recover=True, no_network=True, huge_tree=True, default_doctype=False)
+ * asks of libxml2 (compact is lxml's default). */
+#define OPTIONS (HTML_PARSE_RECOVER | HTML_PARSE_NONET | HTML_PARSE_COMPACT | HTML_PARSE_HUGE | \
+                 HTML_PARSE_NODEFDTD)
+
+/* -- what extract.py hands over once (bind) ------------------------------------------------ */
+
+static PyObject *styles;        /* _STYLES: style attribute -> (hides, shows, may_fetch) */
+static PyObject *classes;       /* _CLASSES: class attribute -> may name a quoted part */
+static PyObject *slow_tags;     /* tags whose start always goes to Python */
+static PyObject *needed;        /* tag -> attribute without which its handler has nothing to do */
+static long QUOTED, HIDDEN, INERT, FOREIGN, SKIP_TEXT;
+static PyObject *s_tags, *s_states, *s_found, *s_text, *s_quoted_rest, *s_hiding_rules,
+    *s_collect, *s_collect_depth, *s_start, *s_end, *s_data, *s_close, *s_empty;
+
+/* -- tag names ----------------------------------------------------------------------------- */
+
+enum { PLAIN = 0, SLOW = 1, NEEDS = 2 };
+
+typedef struct {
+    char *name;
+    PyObject *tag;   /* the str the reader's stack holds */
+    int kind;
+    char *need;      /* NEEDS: the attribute that sends the element to Python */
+} Name;
+
+#define NAMES 128  /* a table per parser; a document with more tag names builds strings again */
+
+typedef struct {
+    PyObject_HEAD
+    htmlParserCtxtPtr ctxt;
+    int running;
+    int stopped;
+    PyObject *exc_type, *exc_value, *exc_tb;
+    PyObject *reader, *start, *end, *data, *close;
+    /* the reader's state, read again after every call into Python (only Python changes it) */
+    PyObject *tags, *states, *found, *text, *hiding_rules;
+    int quoted_rest, collecting;
+    Py_ssize_t collect_depth;
+    Name names[NAMES];
+    int name_count;
+} Parser;
+
+static unsigned long hash_name(const char *s)
+{
+    unsigned long h = 5381;
+    while (*s)
+        h = h * 33 + (unsigned char)*s++;
+    return h;
+}
+
+/* The entry for a tag name, or NULL when the table is full (the caller builds the string). */
+static Name *name_entry(Parser *p, const char *name)
+{
+    unsigned long i = hash_name(name) % NAMES;
+    for (int probe = 0; probe < NAMES; probe++, i = (i + 1) % NAMES) {
+        Name *n = &p->names[i];
+        if (n->name == NULL)
+            break;
+        if (strcmp(n->name, name) == 0)
+            return n;
+    }
+    if (p->name_count >= NAMES * 3 / 4)
+        return NULL;
+    Name *n = &p->names[i];
+    PyObject *tag = PyUnicode_DecodeUTF8(name, (Py_ssize_t)strlen(name), NULL);
+    if (tag == NULL)
+        return NULL;
+    PyUnicode_InternInPlace(&tag);
+    int kind = PLAIN;
+    char *need = NULL;
+    int slow = PySet_Contains(slow_tags, tag);
+    PyObject *attribute = slow == 0 ? PyDict_GetItemWithError(needed, tag) : NULL;
+    if (slow != 0 || PyErr_Occurred()) {
+        kind = SLOW;
+    } else if (attribute != NULL) {
+        const char *text = PyUnicode_AsUTF8(attribute);
+        need = text ? strdup(text) : NULL;
+        kind = need ? NEEDS : SLOW;
+    }
+    PyErr_Clear();
+    n->name = strdup(name);
+    if (n->name == NULL) {
+        Py_DECREF(tag);
+        free(need);
+        return NULL;
+    }
+    n->tag = tag;
+    n->kind = kind;
+    n->need = need;
+    p->name_count++;
+    return n;
+}
+
+static void forget_names(Parser *p)
+{
+    for (int i = 0; i < NAMES; i++) {
+        Name *n = &p->names[i];
+        free(n->name);
+        free(n->need);
+        Py_CLEAR(n->tag);
+        n->name = n->need = NULL;
+    }
+    p->name_count = 0;
+}
+
+/* -- the reader's state -------------------------------------------------------------------- */
+
+static int reread(Parser *p)
+{
+    PyObject *v;
+    Py_CLEAR(p->tags);
+    Py_CLEAR(p->states);
+    Py_CLEAR(p->found);
+    Py_CLEAR(p->text);
+    Py_CLEAR(p->hiding_rules);
+    if ((p->tags = PyObject_GetAttr(p->reader, s_tags)) == NULL ||
+        (p->states = PyObject_GetAttr(p->reader, s_states)) == NULL ||
+        (p->found = PyObject_GetAttr(p->reader, s_found)) == NULL ||
+        (p->text = PyObject_GetAttr(p->found, s_text)) == NULL ||
+        (p->hiding_rules = PyObject_GetAttr(p->found, s_hiding_rules)) == NULL)
+        return -1;
+    if (!PyList_CheckExact(p->tags) || !PyList_CheckExact(p->states) ||
+        !PyList_CheckExact(p->text) || !PyDict_CheckExact(p->hiding_rules)) {
+        PyErr_SetString(PyExc_TypeError, "pixelwarden._sax: unexpected reader state");
+        return -1;
+    }
+    if ((v = PyObject_GetAttr(p->found, s_quoted_rest)) == NULL)
+        return -1;
+    p->quoted_rest = PyObject_IsTrue(v);
+    Py_DECREF(v);
+    if ((v = PyObject_GetAttr(p->reader, s_collect)) == NULL)
+        return -1;
+    p->collecting = v != Py_None;
+    Py_DECREF(v);
+    if ((v = PyObject_GetAttr(p->reader, s_collect_depth)) == NULL)
+        return -1;
+    p->collect_depth = PyLong_AsSsize_t(v);
+    Py_DECREF(v);
+    if (p->quoted_rest < 0 || PyErr_Occurred())
+        return -1;
+    return 0;
+}
+
+/* A Python error inside a libxml2 callback: keep it, stop the parser, raise it from feed(). */
+static void fail(Parser *p)
+{
+    if (!p->stopped) {
+        PyErr_Fetch(&p->exc_type, &p->exc_value, &p->exc_tb);
+        p->stopped = 1;
+        lib.stop(p->ctxt);
+    }
+    PyErr_Clear();
+}
+
+static Parser *parser_of(void *ctx)
+{
+    Parser *p = (Parser *)((xmlParserCtxtPtr)ctx)->_private;
+    return (p == NULL || p->stopped) ? NULL : p;
+}
+
+static PyObject *text_of(const xmlChar *value)
+{
+    if (value == NULL)
+        return Py_NewRef(s_empty);
+    return PyUnicode_DecodeUTF8((const char *)value, (Py_ssize_t)strlen((const char *)value),
+                                NULL);
+}
+
+/* Call the reader's own method, then read its state again. */
+static void call_reader(Parser *p, PyObject *method, PyObject *a, PyObject *b)
+{
+    PyObject *args[2] = {a, b};
+    PyObject *result = PyObject_Vectorcall(method, args, b ? 2 : 1, NULL);
+    if (result == NULL) {
+        fail(p);
+        return;
+    }
+    Py_DECREF(result);
+    if (reread(p) < 0)
+        fail(p);
+}
+
+static long last_state(Parser *p)
+{
+    Py_ssize_t n = PyList_GET_SIZE(p->states);
+    return n ? PyLong_AsLong(PyList_GET_ITEM(p->states, n - 1)) : 0;
+}
+
+/* -- libxml2 callbacks --------------------------------------------------------------------- */
+
+static void start_in_python(Parser *p, Name *n, const char *name, const xmlChar **atts)
+{
+    PyObject *tag = n ? Py_NewRef(n->tag)
+                      : PyUnicode_DecodeUTF8(name, (Py_ssize_t)strlen(name), NULL);
+    PyObject *attrib = PyDict_New();
+    if (tag == NULL || attrib == NULL)
+        goto error;
+    /* as lxml builds it: names as given, a missing value is "", a repeated name keeps the last */
+    for (const xmlChar **a = atts; a != NULL && a[0] != NULL; a += 2) {
+        PyObject *key = text_of(a[0]);
+        PyObject *value = key ? text_of(a[1]) : NULL;
+        int bad = value == NULL || PyDict_SetItem(attrib, key, value) < 0;
+        Py_XDECREF(key);
+        Py_XDECREF(value);
+        if (bad)
+            goto error;
+    }
+    call_reader(p, p->start, tag, attrib);
+    Py_DECREF(tag);
+    Py_DECREF(attrib);
+    return;
+error:
+    Py_XDECREF(tag);
+    Py_XDECREF(attrib);
+    fail(p);
+}
+
+static void on_start(void *ctx, const xmlChar *xname, const xmlChar **atts)
+{
+    Parser *p = parser_of(ctx);
+    if (p == NULL)
+        return;
+    const char *name = (const char *)xname;
+    Name *n = name_entry(p, name);
+    PyErr_Clear();
+    if (n == NULL || n->kind == SLOW)
+        goto slow;
+    long state = last_state(p);
+    if (state == -1 && PyErr_Occurred()) {
+        fail(p);
+        return;
+    }
+    if (p->quoted_rest)
+        state |= QUOTED;
+    const xmlChar *style = NULL, *cls = NULL;
+    int has_style = 0, has_class = 0, has_id = 0, has_hidden = 0, count = 0;
+    for (const xmlChar **a = atts; a != NULL && a[0] != NULL; a += 2) {
+        const char *key = (const char *)a[0];
+        count++;
+        if (strcmp(key, "style") == 0) {
+            style = a[1];
+            has_style = 1;
+        } else if (strcmp(key, "class") == 0) {
+            cls = a[1];
+            has_class = 1;
+        } else if (strcmp(key, "id") == 0) {
+            has_id = 1;
+        } else if (strcmp(key, "hidden") == 0) {
+            has_hidden = 1;
+        } else if (n->kind == NEEDS && strcmp(key, n->need) == 0) {
+            goto slow;
+        }
+    }
+    /* inside svg or math every attribute may be a presentation URL (unless inert) */
+    if ((state & FOREIGN) && count && !(state & INERT))
+        goto slow;
+    if ((has_class || has_id) && PyDict_GET_SIZE(p->hiding_rules))
+        goto slow;
+    if (has_id && !(state & QUOTED))
+        goto slow;
+    if (has_style) {
+        PyObject *key = text_of(style);
+        if (key == NULL) {
+            fail(p);
+            return;
+        }
+        PyObject *facts = PyDict_GetItemWithError(styles, key);
+        Py_DECREF(key);
+        if (facts == NULL || !PyTuple_CheckExact(facts) || PyTuple_GET_SIZE(facts) != 3) {
+            PyErr_Clear();
+            goto slow;  /* not known yet: Python reads it and remembers it */
+        }
+        int may_fetch = PyObject_IsTrue(PyTuple_GET_ITEM(facts, 2));
+        if (may_fetch)
+            goto slow;
+        long hides = PyLong_AsLong(PyTuple_GET_ITEM(facts, 0));
+        long shows = PyLong_AsLong(PyTuple_GET_ITEM(facts, 1));
+        if (PyErr_Occurred() || may_fetch < 0) {
+            PyErr_Clear();
+            goto slow;
+        }
+        if (hides || shows)
+            state = (state | hides) & ~shows;
+    }
+    if (has_hidden)
+        state |= HIDDEN;
+    if (has_class && !(state & QUOTED)) {
+        PyObject *key = text_of(cls);
+        if (key == NULL) {
+            fail(p);
+            return;
+        }
+        PyObject *known = PyDict_GetItemWithError(classes, key);
+        Py_DECREF(key);
+        if (known != Py_False) {
+            PyErr_Clear();
+            goto slow;  /* unknown, or it may name a quoted part */
+        }
+    }
+    PyObject *value = PyLong_FromLong(state);
+    if (value == NULL || PyList_Append(p->tags, n->tag) < 0) {
+        Py_XDECREF(value);
+        fail(p);
+        return;
+    }
+    if (PyList_Append(p->states, value) < 0)
+        fail(p);
+    Py_DECREF(value);
+    return;
+slow:
+    start_in_python(p, n, name, atts);
+}
+
+static void on_end(void *ctx, const xmlChar *xname)
+{
+    Parser *p = parser_of(ctx);
+    if (p == NULL)
+        return;
+    const char *name = (const char *)xname;
+    Name *n = name_entry(p, name);
+    PyErr_Clear();
+    PyObject *tag = n ? Py_NewRef(n->tag)
+                      : PyUnicode_DecodeUTF8(name, (Py_ssize_t)strlen(name), NULL);
+    if (tag == NULL) {
+        fail(p);
+        return;
+    }
+    Py_ssize_t size = PyList_GET_SIZE(p->tags);
+    if (size > 0 && PyList_GET_SIZE(p->states) == size &&
+        (!p->collecting || size - 1 != p->collect_depth)) {
+        PyObject *last = PyList_GET_ITEM(p->tags, size - 1);
+        int same = last == tag ? 1 : PyObject_RichCompareBool(last, tag, Py_EQ);
+        if (same == 1) {
+            if (PyList_SetSlice(p->tags, size - 1, size, NULL) < 0 ||
+                PyList_SetSlice(p->states, size - 1, size, NULL) < 0)
+                fail(p);
+            Py_DECREF(tag);
+            return;
+        }
+        PyErr_Clear();
+    }
+    call_reader(p, p->end, tag, NULL);
+    Py_DECREF(tag);
+}
+
+static void on_text(void *ctx, const xmlChar *ch, int len)
+{
+    Parser *p = parser_of(ctx);
+    if (p == NULL)
+        return;
+    int to_python = p->collecting;
+    if (!to_python) {
+        long state = last_state(p);
+        if (state == -1 && PyErr_Occurred()) {
+            fail(p);
+            return;
+        }
+        if (state & SKIP_TEXT)
+            return;
+        /* a forward or reply marker ("-----Original Message-----", "On ... wrote:") */
+        to_python = memchr(ch, '-', (size_t)len) != NULL || memchr(ch, ':', (size_t)len) != NULL;
+    }
+    PyObject *text = PyUnicode_DecodeUTF8((const char *)ch, len, NULL);
+    if (text == NULL) {
+        fail(p);
+        return;
+    }
+    if (to_python)
+        call_reader(p, p->data, text, NULL);
+    else if (PyList_Append(p->text, text) < 0)
+        fail(p);
+    Py_DECREF(text);
+}
+
+static void on_error(void *user, const xmlError *error)
+{
+    (void)user;
+    (void)error;  /* recovered from, as with lxml; nothing for the user to see */
+}
+
+/* -- the Parser type: feed(text), close(), like lxml's feed parser ------------------------- */
+
+static int start_document(Parser *p)
+{
+    if (p->ctxt == NULL) {
+        p->ctxt = lib.create_push(NULL, NULL, NULL, 0, NULL, XML_CHAR_ENCODING_NONE);
+        if (p->ctxt == NULL) {
+            PyErr_NoMemory();
+            return -1;
+        }
+        htmlSAXHandlerPtr sax = p->ctxt->sax;
+        sax->initialized = XML_SAX2_MAGIC;
+        sax->serror = on_error;
+        sax->startElementNs = NULL;
+        sax->endElementNs = NULL;
+        sax->startElement = on_start;
+        sax->endElement = on_end;
+        sax->characters = on_text;
+        sax->cdataBlock = on_text;
+        sax->comment = NULL;
+        sax->processingInstruction = NULL;
+        sax->reference = NULL;
+        sax->_private = NULL;
+        p->ctxt->_private = p;
+        lib.use_options(p->ctxt, OPTIONS);
+    }
+    if (p->ctxt->myDoc != NULL) {
+        lib.free_doc(p->ctxt->myDoc);
+        p->ctxt->myDoc = NULL;
+    }
+    if (lib.reset_push(p->ctxt, NULL, 0, NULL, "UTF-8") != 0) {
+        PyErr_NoMemory();
+        return -1;
+    }
+    p->ctxt->html = 1;
+    lib.use_options(p->ctxt, OPTIONS);
+    /* as lxml does for a target (a deprecated field, still read by this libxml2) */
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wdeprecated-declarations"
+    p->ctxt->replaceEntities = 1;
+#pragma GCC diagnostic pop
+    p->running = 1;
+    return 0;
+}
+
+static PyObject *raise_kept(Parser *p)
+{
+    p->running = 0;
+    if (p->exc_type == NULL) {
+        PyErr_SetString(PyExc_RuntimeError, "the parser stopped on an earlier error");
+        return NULL;
+    }
+    PyErr_Restore(p->exc_type, p->exc_value, p->exc_tb);
+    p->exc_type = p->exc_value = p->exc_tb = NULL;
+    return NULL;
+}
+
+static PyObject *Parser_feed(Parser *p, PyObject *text)
+{
+    if (!PyUnicode_Check(text)) {
+        PyErr_SetString(PyExc_TypeError, "feed() takes text");
+        return NULL;
+    }
+    if (p->stopped)
+        return raise_kept(p);
+    if (!p->running && start_document(p) < 0)
+        return NULL;
+    if (reread(p) < 0)
+        return NULL;
+    Py_ssize_t size;
+    const char *bytes = PyUnicode_AsUTF8AndSize(text, &size);
+    if (bytes == NULL)
+        return NULL;
+    while (size > 0 && !p->stopped) {
+        int piece = size > (1 << 20) ? (1 << 20) : (int)size;
+        lib.parse_chunk(p->ctxt, bytes, piece, 0);
+        bytes += piece;
+        size -= piece;
+    }
+    if (p->stopped)
+        return raise_kept(p);
+    Py_RETURN_NONE;
+}
+
+static PyObject *Parser_close(Parser *p, PyObject *unused)
+{
+    (void)unused;
+    if (p->stopped)
+        return raise_kept(p);
+    if (p->running) {
+        if (reread(p) < 0)
+            return NULL;
+        lib.parse_chunk(p->ctxt, NULL, 0, 1);
+        p->running = 0;
+        if (p->ctxt->myDoc != NULL) {
+            lib.free_doc(p->ctxt->myDoc);
+            p->ctxt->myDoc = NULL;
+        }
+        if (p->stopped)
+            return raise_kept(p);
+    }
+    return PyObject_CallNoArgs(p->close);
+}
+
+static int Parser_traverse(Parser *p, visitproc visit, void *arg)
+{
+    Py_VISIT(p->reader);
+    Py_VISIT(p->start);
+    Py_VISIT(p->end);
+    Py_VISIT(p->data);
+    Py_VISIT(p->close);
+    Py_VISIT(p->tags);
+    Py_VISIT(p->states);
+    Py_VISIT(p->found);
+    Py_VISIT(p->text);
+    Py_VISIT(p->hiding_rules);
+    Py_VISIT(p->exc_type);
+    Py_VISIT(p->exc_value);
+    Py_VISIT(p->exc_tb);
+    return 0;
+}
+
+static int Parser_clear(Parser *p)
+{
+    Py_CLEAR(p->reader);
+    Py_CLEAR(p->start);
+    Py_CLEAR(p->end);
+    Py_CLEAR(p->data);
+    Py_CLEAR(p->close);
+    Py_CLEAR(p->tags);
+    Py_CLEAR(p->states);
+    Py_CLEAR(p->found);
+    Py_CLEAR(p->text);
+    Py_CLEAR(p->hiding_rules);
+    Py_CLEAR(p->exc_type);
+    Py_CLEAR(p->exc_value);
+    Py_CLEAR(p->exc_tb);
+    return 0;
+}
+
+static void Parser_dealloc(Parser *p)
+{
+    PyObject_GC_UnTrack(p);
+    if (p->ctxt != NULL) {
+        if (p->ctxt->myDoc != NULL)
+            lib.free_doc(p->ctxt->myDoc);
+        p->ctxt->myDoc = NULL;
+        p->ctxt->_private = NULL;
+        lib.free_ctxt(p->ctxt);
+    }
+    forget_names(p);
+    Parser_clear(p);
+    Py_TYPE(p)->tp_free((PyObject *)p);
+}
+
+static int Parser_init(Parser *p, PyObject *args, PyObject *kwargs)
+{
+    PyObject *reader;
+    static char *keywords[] = {"target", NULL};
+    if (!PyArg_ParseTupleAndKeywords(args, kwargs, "O", keywords, &reader))
+        return -1;
+    if (!lib.bound) {
+        PyErr_SetString(PyExc_RuntimeError, "pixelwarden._sax is not bound to libxml2");
+        return -1;
+    }
+    Parser_clear(p);
+    p->reader = Py_NewRef(reader);
+    if ((p->start = PyObject_GetAttr(reader, s_start)) == NULL ||
+        (p->end = PyObject_GetAttr(reader, s_end)) == NULL ||
+        (p->data = PyObject_GetAttr(reader, s_data)) == NULL ||
+        (p->close = PyObject_GetAttr(reader, s_close)) == NULL)
+        return -1;
+    return 0;
+}
+
+static PyMethodDef Parser_methods[] = {
+    {"feed", (PyCFunction)Parser_feed, METH_O, "Parse the next piece of the document."},
+    {"close", (PyCFunction)Parser_close, METH_NOARGS,
+     "Finish the document; returns what the target's close() returns."},
+    {NULL, NULL, 0, NULL},
+};
+
+static PyTypeObject ParserType = {
+    PyVarObject_HEAD_INIT(NULL, 0).tp_name = "pixelwarden._sax.Parser",
+    .tp_basicsize = sizeof(Parser),
+    .tp_flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_HAVE_GC,
+    .tp_doc = "libxml2's HTML push parser feeding an extract._Reader, ordinary events in C.",
+    .tp_new = PyType_GenericNew,
+    .tp_init = (initproc)Parser_init,
+    .tp_dealloc = (destructor)Parser_dealloc,
+    .tp_traverse = (traverseproc)Parser_traverse,
+    .tp_clear = (inquiry)Parser_clear,
+    .tp_methods = Parser_methods,
+};
+
+/* -- bind ----------------------------------------------------------------------------------- */
+
+static PyObject *bind(PyObject *module, PyObject *args, PyObject *kwargs)
+{
+    (void)module;
+    const char *path;
+    long runtime_version;
+    PyObject *new_styles, *new_classes, *new_slow, *new_needed;
+    static char *keywords[] = {"lxml_module", "libxml_version", "styles", "classes",
+                               "slow_tags", "needed", "quoted", "hidden", "inert",
+                               "foreign", "skip_text", NULL};
+    if (!PyArg_ParseTupleAndKeywords(args, kwargs, "slO!O!O!O!lllll", keywords, &path,
+                                     &runtime_version, &PyDict_Type, &new_styles, &PyDict_Type,
+                                     &new_classes, &PyFrozenSet_Type, &new_slow, &PyDict_Type,
+                                     &new_needed, &QUOTED, &HIDDEN, &INERT, &FOREIGN,
+                                     &SKIP_TEXT))
+        return NULL;
+    /* The structures used here are those of the headers this was built with. */
+    if (runtime_version / 100 != LIBXML_VERSION / 100)
+        Py_RETURN_FALSE;
+    void *handle = dlopen(path, RTLD_NOW | RTLD_NOLOAD);
+    if (handle == NULL)
+        Py_RETURN_FALSE;
+    lib.create_push = (create_push_fn)dlsym(handle, "htmlCreatePushParserCtxt");
+    lib.use_options = (use_options_fn)dlsym(handle, "htmlCtxtUseOptions");
+    lib.reset_push = (reset_push_fn)dlsym(handle, "xmlCtxtResetPush");
+    lib.parse_chunk = (parse_chunk_fn)dlsym(handle, "htmlParseChunk");
+    lib.free_ctxt = (free_ctxt_fn)dlsym(handle, "htmlFreeParserCtxt");
+    lib.stop = (stop_fn)dlsym(handle, "xmlStopParser");
+    lib.free_doc = (free_doc_fn)dlsym(handle, "xmlFreeDoc");
+    /* lxml's module stays loaded as long as the interpreter: the handle is never closed */
+    lib.bound = lib.create_push && lib.use_options && lib.reset_push && lib.parse_chunk &&
+                lib.free_ctxt && lib.stop && lib.free_doc;
+    if (!lib.bound)
+        Py_RETURN_FALSE;
+    Py_XSETREF(styles, Py_NewRef(new_styles));
+    Py_XSETREF(classes, Py_NewRef(new_classes));
+    Py_XSETREF(slow_tags, Py_NewRef(new_slow));
+    Py_XSETREF(needed, Py_NewRef(new_needed));
+    Py_RETURN_TRUE;
+}
+
+static PyMethodDef module_methods[] = {
+    {"bind", (PyCFunction)(void (*)(void))bind, METH_VARARGS | METH_KEYWORDS,
+     "Find libxml2 in lxml's module and take the reader's tables; False when it cannot."},
+    {NULL, NULL, 0, NULL},
+};
+
+static struct PyModuleDef module_def = {
+    PyModuleDef_HEAD_INIT, "pixelwarden._sax",
+    "The HTML reader's hot path in C (see _sax.c).", -1, module_methods, NULL, NULL, NULL, NULL,
+};
+
+PyMODINIT_FUNC PyInit__sax(void)
+{
+    if (PyType_Ready(&ParserType) < 0)
+        return NULL;
+#define INTERN(var, text) \
+    if ((var = PyUnicode_InternFromString(text)) == NULL) return NULL
+    INTERN(s_tags, "tags");
+    INTERN(s_states, "states");
+    INTERN(s_found, "found");
+    INTERN(s_text, "text");
+    INTERN(s_quoted_rest, "quoted_rest");
+    INTERN(s_hiding_rules, "hiding_rules");
+    INTERN(s_collect, "collect");
+    INTERN(s_collect_depth, "collect_depth");
+    INTERN(s_start, "start");
+    INTERN(s_end, "end");
+    INTERN(s_data, "data");
+    INTERN(s_close, "close");
+    INTERN(s_empty, "");
+#undef INTERN
+    PyObject *module = PyModule_Create(&module_def);
+    if (module == NULL)
+        return NULL;
+    if (PyModule_AddObjectRef(module, "Parser", (PyObject *)&ParserType) < 0) {
+        Py_DECREF(module);
+        return NULL;
+    }
+    return module;
+}
