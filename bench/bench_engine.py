@@ -26,7 +26,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from bench_parsers import lxml_parse_only as parse_only  # noqa: E402
 from newsletter import generate  # noqa: E402
 from pixelwarden.decide import Knowledge, classify  # noqa: E402
-from pixelwarden.extract import forget_remembered  # noqa: E402
+from pixelwarden.extract import forget_remembered, reader_kind  # noqa: E402
 from pixelwarden.mime import parse_message  # noqa: E402
 from pixelwarden.sources import iter_sources  # noqa: E402
 from pixelwarden.trackers import TrackerDB  # noqa: E402
@@ -153,7 +153,10 @@ def main() -> None:
     parser.add_argument("--corpus", type=Path, default=Path("../shared/corpus"))
     args = parser.parse_args()
     knowledge = Knowledge(trackers=TrackerDB.bundled())
-    print(f"python {sys.version.split()[0]}, engine only (no DNS)")
+    print(
+        f"python {sys.version.split()[0]}, engine only (no DNS), HTML reader: {reader_kind()}"
+        " (PIXELWARDEN_READER=lxml for the other)"
+    )
     bench_machine()
     bench_newsletters(knowledge)
     bench_corpus(args.corpus, knowledge)
