@@ -136,6 +136,9 @@ def scan_messages(
 
 
 def _cmd_scan(args: argparse.Namespace) -> int:
+    from .extract import keep_freed_memory
+
+    keep_freed_memory()  # message after message: reuse freed buffers
     knowledge = _knowledge(args)
     results = scan_messages(args.paths, knowledge, args.dns_server)
     if args.json:

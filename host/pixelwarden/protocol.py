@@ -410,11 +410,13 @@ class Session:
         only fills module-level caches."""
         try:
             from .decide import classify  # noqa: F401
-            from .extract import extract
+            from .extract import extract, keep_freed_memory, reader_kind
             from .mime import parse_message
             from .party import registrable_domain
             from .trackers import TrackerDB
 
+            kept = keep_freed_memory()  # message after message: reuse freed buffers
+            log.info("HTML reader: %s; freed memory kept for reuse: %s", reader_kind(), kept)
             TrackerDB.bundled()
             registrable_domain("www.example.com")
             extract('<img src="https://www.example.com/a.png">', None)
