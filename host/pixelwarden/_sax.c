@@ -61,13 +61,17 @@ static PyObject *styles;        /* _STYLES: style attribute -> (hides, shows, ma
 static PyObject *classes;       /* _CLASSES: class attribute -> may name a quoted part */
 static PyObject *slow_tags;     /* tags whose start always goes to Python */
 static PyObject *needed;        /* tag -> attribute without which its handler has nothing to do */
-static long QUOTED, HIDDEN, INERT, FOREIGN, SKIP_TEXT;
+static PyObject *sizes;         /* _SIZES: (width, height, style) attributes -> (width, height) */
+static PyObject *image_tag;     /* "img": its common case (src, a known size) is recorded here */
+static PyObject *image_kind;    /* Kind.IMAGE */
+static long QUOTED, HIDDEN, ANY_HIDDEN, INERT, FOREIGN, SKIP_TEXT;
 static PyObject *s_tags, *s_states, *s_found, *s_text, *s_quoted_rest, *s_hiding_rules,
-    *s_collect, *s_collect_depth, *s_start, *s_end, *s_data, *s_close, *s_empty;
+    *s_collect, *s_collect_depth, *s_start, *s_end, *s_data, *s_close, *s_empty, *s_raws,
+    *s_image_count, *s_src;
 
 /* -- tag names ----------------------------------------------------------------------------- */
 
-enum { PLAIN = 0, SLOW = 1, NEEDS = 2 };
+enum { PLAIN = 0, SLOW = 1, NEEDS = 2, IMAGE = 3 };
 
 typedef struct {
     char *name;
@@ -86,7 +90,7 @@ typedef struct {
     PyObject *exc_type, *exc_value, *exc_tb;
     PyObject *reader, *start, *end, *data, *close;
     /* the reader's state, read again after every call into Python (only Python changes it) */
-    PyObject *tags, *states, *found, *text, *hiding_rules;
+    PyObject *tags, *states, *found, *text, *hiding_rules, *raws;
     int quoted_rest, collecting;
     Py_ssize_t collect_depth;
     Name names[NAMES];
@@ -125,6 +129,8 @@ static Name *name_entry(Parser *p, const char *name)
     PyObject *attribute = slow == 0 ? PyDict_GetItemWithError(needed, tag) : NULL;
     if (slow != 0 || PyErr_Occurred()) {
         kind = SLOW;
+    } else if (image_tag != NULL && PyUnicode_Compare(tag, image_tag) == 0) {
+        kind = IMAGE;
     } else if (attribute != NULL) {
         const char *text = PyUnicode_AsUTF8(attribute);
         need = text ? strdup(text) : NULL;
@@ -166,14 +172,17 @@ static int reread(Parser *p)
     Py_CLEAR(p->found);
     Py_CLEAR(p->text);
     Py_CLEAR(p->hiding_rules);
+    Py_CLEAR(p->raws);
     if ((p->tags = PyObject_GetAttr(p->reader, s_tags)) == NULL ||
         (p->states = PyObject_GetAttr(p->reader, s_states)) == NULL ||
         (p->found = PyObject_GetAttr(p->reader, s_found)) == NULL ||
         (p->text = PyObject_GetAttr(p->found, s_text)) == NULL ||
-        (p->hiding_rules = PyObject_GetAttr(p->found, s_hiding_rules)) == NULL)
+        (p->hiding_rules = PyObject_GetAttr(p->found, s_hiding_rules)) == NULL ||
+        (p->raws = PyObject_GetAttr(p->found, s_raws)) == NULL)
         return -1;
     if (!PyList_CheckExact(p->tags) || !PyList_CheckExact(p->states) ||
-        !PyList_CheckExact(p->text) || !PyDict_CheckExact(p->hiding_rules)) {
+        !PyList_CheckExact(p->text) || !PyDict_CheckExact(p->hiding_rules) ||
+        !PyList_CheckExact(p->raws)) {
         PyErr_SetString(PyExc_TypeError, "pixelwarden._sax: unexpected reader state");
         return -1;
     }
@@ -268,6 +277,70 @@ error:
     fail(p);
 }
 
+/* An attribute's value as the reader's dict would give it, or None when it is absent. */
+static PyObject *attribute_or_none(const xmlChar *value, int present)
+{
+    return present ? text_of(value) : Py_NewRef(Py_None);
+}
+
+/* extract._img for an <img> whose size is already known (_SIZES) and that has no srcset:
+ * count it and record its src. 1 when done, 0 when Python has to do it, -1 on error. */
+static int record_image(Parser *p, Name *n, long state, const xmlChar *src, int has_src,
+                        const xmlChar *width, int has_width, const xmlChar *height,
+                        int has_height, const xmlChar *style, int has_style)
+{
+    PyObject *key = PyTuple_New(3);
+    if (key == NULL)
+        return -1;
+    PyObject *parts[3] = {attribute_or_none(width, has_width),
+                          attribute_or_none(height, has_height),
+                          attribute_or_none(style, has_style)};
+    for (int i = 0; i < 3; i++) {
+        if (parts[i] == NULL) {
+            for (int j = i + 1; j < 3; j++)
+                Py_XDECREF(parts[j]);
+            Py_DECREF(key);
+            return -1;
+        }
+        PyTuple_SET_ITEM(key, i, parts[i]);
+    }
+    PyObject *size = PyDict_GetItemWithError(sizes, key);
+    Py_DECREF(key);
+    if (size == NULL || !PyTuple_CheckExact(size) || PyTuple_GET_SIZE(size) != 2)
+        return PyErr_Occurred() ? -1 : 0;
+    Py_INCREF(size);  /* the dict may be cleared while we build the record */
+    PyObject *count = PyObject_GetAttr(p->found, s_image_count);
+    long counted = count ? PyLong_AsLong(count) : -1;
+    Py_XDECREF(count);
+    PyObject *more = counted == -1 && PyErr_Occurred() ? NULL : PyLong_FromLong(counted + 1);
+    int bad = more == NULL || PyObject_SetAttr(p->found, s_image_count, more) < 0;
+    Py_XDECREF(more);
+    if (bad || !has_src) {
+        Py_DECREF(size);
+        return bad ? -1 : 1;
+    }
+    PyObject *url = text_of(src);
+    PyObject *raw = url ? PyTuple_New(9) : NULL;
+    if (raw == NULL) {
+        Py_XDECREF(url);
+        Py_DECREF(size);
+        return -1;
+    }
+    PyTuple_SET_ITEM(raw, 0, url);
+    PyTuple_SET_ITEM(raw, 1, Py_NewRef(image_kind));
+    PyTuple_SET_ITEM(raw, 2, Py_NewRef(n->tag));
+    PyTuple_SET_ITEM(raw, 3, Py_NewRef(s_src));
+    PyTuple_SET_ITEM(raw, 4, Py_NewRef(PyTuple_GET_ITEM(size, 0)));
+    PyTuple_SET_ITEM(raw, 5, Py_NewRef(PyTuple_GET_ITEM(size, 1)));
+    PyTuple_SET_ITEM(raw, 6, PyBool_FromLong(state & ANY_HIDDEN));
+    PyTuple_SET_ITEM(raw, 7, PyBool_FromLong(state & QUOTED));
+    PyTuple_SET_ITEM(raw, 8, Py_NewRef(Py_None));
+    Py_DECREF(size);
+    bad = PyList_Append(p->raws, raw) < 0;
+    Py_DECREF(raw);
+    return bad ? -1 : 1;
+}
+
 static void on_start(void *ctx, const xmlChar *xname, const xmlChar **atts)
 {
     Parser *p = parser_of(ctx);
@@ -285,8 +358,9 @@ static void on_start(void *ctx, const xmlChar *xname, const xmlChar **atts)
     }
     if (p->quoted_rest)
         state |= QUOTED;
-    const xmlChar *style = NULL, *cls = NULL;
+    const xmlChar *style = NULL, *cls = NULL, *src = NULL, *width = NULL, *height = NULL;
     int has_style = 0, has_class = 0, has_id = 0, has_hidden = 0, count = 0;
+    int has_src = 0, has_width = 0, has_height = 0;
     for (const xmlChar **a = atts; a != NULL && a[0] != NULL; a += 2) {
         const char *key = (const char *)a[0];
         count++;
@@ -302,6 +376,19 @@ static void on_start(void *ctx, const xmlChar *xname, const xmlChar **atts)
             has_hidden = 1;
         } else if (n->kind == NEEDS && strcmp(key, n->need) == 0) {
             goto slow;
+        } else if (n->kind == IMAGE) {
+            if (strcmp(key, "src") == 0) {
+                src = a[1];
+                has_src = 1;
+            } else if (strcmp(key, "width") == 0) {
+                width = a[1];
+                has_width = 1;
+            } else if (strcmp(key, "height") == 0) {
+                height = a[1];
+                has_height = 1;
+            } else if (strcmp(key, "srcset") == 0) {
+                goto slow;  /* candidates to parse: Python's _srcset */
+            }
         }
     }
     /* inside svg or math every attribute may be a presentation URL (unless inert) */
@@ -349,6 +436,17 @@ static void on_start(void *ctx, const xmlChar *xname, const xmlChar **atts)
             PyErr_Clear();
             goto slow;  /* unknown, or it may name a quoted part */
         }
+    }
+    if (n->kind == IMAGE && count && !(state & INERT)) {
+        int done = record_image(p, n, state, has_src ? src : NULL, has_src,
+                                has_width ? width : NULL, has_width, has_height ? height : NULL,
+                                has_height, has_style ? style : NULL, has_style);
+        if (done < 0) {
+            fail(p);
+            return;
+        }
+        if (done == 0)
+            goto slow;
     }
     PyObject *value = PyLong_FromLong(state);
     if (value == NULL || PyList_Append(p->tags, n->tag) < 0) {
@@ -547,6 +645,7 @@ static int Parser_traverse(Parser *p, visitproc visit, void *arg)
     Py_VISIT(p->found);
     Py_VISIT(p->text);
     Py_VISIT(p->hiding_rules);
+    Py_VISIT(p->raws);
     Py_VISIT(p->exc_type);
     Py_VISIT(p->exc_value);
     Py_VISIT(p->exc_tb);
@@ -565,6 +664,7 @@ static int Parser_clear(Parser *p)
     Py_CLEAR(p->found);
     Py_CLEAR(p->text);
     Py_CLEAR(p->hiding_rules);
+    Py_CLEAR(p->raws);
     Py_CLEAR(p->exc_type);
     Py_CLEAR(p->exc_value);
     Py_CLEAR(p->exc_tb);
@@ -633,15 +733,17 @@ static PyObject *bind(PyObject *module, PyObject *args, PyObject *kwargs)
     (void)module;
     const char *path;
     long runtime_version;
-    PyObject *new_styles, *new_classes, *new_slow, *new_needed;
+    PyObject *new_styles, *new_classes, *new_slow, *new_needed, *new_sizes, *new_image_tag,
+        *new_image_kind;
     static char *keywords[] = {"lxml_module", "libxml_version", "styles", "classes",
-                               "slow_tags", "needed", "quoted", "hidden", "inert",
-                               "foreign", "skip_text", NULL};
-    if (!PyArg_ParseTupleAndKeywords(args, kwargs, "slO!O!O!O!lllll", keywords, &path,
-                                     &runtime_version, &PyDict_Type, &new_styles, &PyDict_Type,
-                                     &new_classes, &PyFrozenSet_Type, &new_slow, &PyDict_Type,
-                                     &new_needed, &QUOTED, &HIDDEN, &INERT, &FOREIGN,
-                                     &SKIP_TEXT))
+                               "slow_tags", "needed", "sizes", "image_tag", "image_kind",
+                               "quoted", "hidden", "any_hidden", "inert", "foreign",
+                               "skip_text", NULL};
+    if (!PyArg_ParseTupleAndKeywords(
+            args, kwargs, "slO!O!O!O!O!O!Ollllll", keywords, &path, &runtime_version,
+            &PyDict_Type, &new_styles, &PyDict_Type, &new_classes, &PyFrozenSet_Type, &new_slow,
+            &PyDict_Type, &new_needed, &PyDict_Type, &new_sizes, &PyUnicode_Type, &new_image_tag,
+            &new_image_kind, &QUOTED, &HIDDEN, &ANY_HIDDEN, &INERT, &FOREIGN, &SKIP_TEXT))
         return NULL;
     /* The structures used here are those of the headers this was built with. */
     if (runtime_version / 100 != LIBXML_VERSION / 100)
@@ -665,6 +767,9 @@ static PyObject *bind(PyObject *module, PyObject *args, PyObject *kwargs)
     Py_XSETREF(classes, Py_NewRef(new_classes));
     Py_XSETREF(slow_tags, Py_NewRef(new_slow));
     Py_XSETREF(needed, Py_NewRef(new_needed));
+    Py_XSETREF(sizes, Py_NewRef(new_sizes));
+    Py_XSETREF(image_tag, Py_NewRef(new_image_tag));
+    Py_XSETREF(image_kind, Py_NewRef(new_image_kind));
     Py_RETURN_TRUE;
 }
 
@@ -720,6 +825,9 @@ PyMODINIT_FUNC PyInit__sax(void)
     INTERN(s_data, "data");
     INTERN(s_close, "close");
     INTERN(s_empty, "");
+    INTERN(s_raws, "raws");
+    INTERN(s_image_count, "image_count");
+    INTERN(s_src, "src");
 #undef INTERN
     PyObject *module = PyModule_Create(&module_def);
     if (module == NULL)

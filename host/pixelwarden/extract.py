@@ -774,6 +774,10 @@ def _quote_class(cls: str) -> bool:
     return known
 
 
+# Declared sizes by (width, height, style) attributes (see _size); read by the C reader too.
+_SIZES: dict[tuple[str | None, str | None, str | None], tuple[int | None, int | None]] = {}
+
+
 def _bind_native() -> bool:
     """Whether the C reader (_sax.c) is built and found libxml2 in lxml's module.
 
@@ -788,7 +792,11 @@ def _bind_native() -> bool:
         for tag, (bits, _handler, raw_text, attribute) in _SPECIAL.items()
         if attribute and not bits and not raw_text
     }
-    slow = frozenset({*(tag for tag in _SPECIAL if tag not in needed), "blockquote"})
+    # <img>'s common case (a src, a size already in _SIZES, no srcset) is _img's work done in C.
+    image_tag = "img" if _SPECIAL.get("img") == (0, _img, False, "") else ""
+    slow = frozenset(
+        {*(tag for tag in _SPECIAL if tag not in needed and tag != image_tag), "blockquote"}
+    )
     return bool(
         _sax.bind(
             lxml_module=etree.__file__,
@@ -797,8 +805,12 @@ def _bind_native() -> bool:
             classes=_CLASSES,
             slow_tags=slow,
             needed=needed,
+            sizes=_SIZES,
+            image_tag=image_tag,
+            image_kind=Kind.IMAGE,
             quoted=_QUOTED,
             hidden=_HIDDEN,
+            any_hidden=_ANY_HIDDEN,
             inert=_INERT,
             foreign=_FOREIGN,
             skip_text=_SKIP_TEXT,
@@ -977,9 +989,6 @@ def _dimension(value: str | None) -> int | None:
     if m is None or m.group(2):
         return None
     return int(float(m.group(1)))
-
-
-_SIZES: dict[tuple[str | None, str | None, str | None], tuple[int | None, int | None]] = {}
 
 
 def _size(attrib: Mapping[str, str], decls: dict[str, str] | None) -> tuple[int | None, int | None]:

@@ -177,18 +177,18 @@ def test_an_error_in_the_python_reader_stops_the_c_parser(monkeypatch: pytest.Mo
     calls: list[str] = []
 
     def failing(*args: object) -> None:
-        calls.append("img")
+        calls.append("video")
         raise ValueError("handler broke")
 
-    html = "<p>a</p><img src=http://x.example/1.gif><img src=http://x.example/2.gif><p>b</p>"
-    monkeypatch.setitem(extract_module._SPECIAL, "img", (0, failing, False, ""))
+    html = "<p>a</p><video src=http://x.example/1.mp4><video src=http://x.example/2.mp4><p>b</p>"
+    monkeypatch.setitem(extract_module._SPECIAL, "video", (0, failing, False, ""))
     with pytest.raises(PixelWardenError) as caught:
         extract(html)
     assert caught.value.code == "extract_failed" and "handler broke" in str(caught.value)
-    assert calls == ["img"]
+    assert calls == ["video"]
     monkeypatch.undo()
     urls = [r.url for r in extract(html).references]
-    assert urls == ["http://x.example/1.gif", "http://x.example/2.gif"]
+    assert urls == ["http://x.example/1.mp4", "http://x.example/2.mp4"]
 
 
 @needs_native
