@@ -408,10 +408,11 @@ class TrackerDB:
                 return entry.hit  # the tracking host's match, or None for a content host
 
         segment = parts[3] if len(parts) > 3 else ""
-        for stop in "?#":
-            cut = segment.find(stop)
-            if cut >= 0:
-                segment = segment[:cut]
+        if "?" in segment or "#" in segment:
+            for stop in "?#":
+                cut = segment.find(stop)
+                if cut >= 0:
+                    segment = segment[:cut]
         candidates = self._by_segment.get(segment.lower())
         if candidates:
             path, query = _path_and_query(url, path_at)
