@@ -311,3 +311,17 @@ def test_doctor_on_the_macos_layout(tmp_path: Path, monkeypatch: pytest.MonkeyPa
     assert checks["manifest valid"].status == "ok"
     assert checks["handshake"].status == "ok", checks["handshake"].detail
     assert checks["settings readable"].status == "ok"
+
+
+def test_doctor_says_which_html_reader_the_engine_uses(monkeypatch: pytest.MonkeyPatch) -> None:
+    from pixelwarden import extract
+    from pixelwarden.doctor import check_reader
+
+    forced = os.environ.get("PIXELWARDEN_READER", "") == "lxml"
+    assert check_reader(os.environ).status == "ok"
+    assert ("lxml" if forced else "native") in check_reader(os.environ).detail
+    # Not built, or built for another libxml2: a warning with the way out, results unchanged.
+    monkeypatch.setattr(extract, "NATIVE", False)
+    missing = check_reader({})
+    assert missing.status == "warn" and "C compiler" in missing.hint
+    assert check_reader({"PIXELWARDEN_READER": "lxml"}).status == "ok"
