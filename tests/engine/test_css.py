@@ -146,6 +146,46 @@ def test_fast_path_matches_tokenizer(css: str) -> None:
     assert _urls_fast(css) == _urls_full(css)
 
 
+# The one-url() shortcut of find_urls and the scanner must agree on every style attribute.
+_STYLE_PIECES = st.one_of(
+    _PIECES,
+    st.sampled_from(
+        [
+            "background-image:",
+            "url('https://i.example/a.jpg')",
+            'url("//i.example/b.png")',
+            "url(https://i.example/c.gif)",
+            "URL(d.png)",
+            "uRl(e)",
+            "url( f )",
+            "url('')",
+            "url()",
+            "url('g\nh')",
+            "url(i\xa0j)",
+            "url(k\x85)",
+            "url(l\x7fm)",
+            " no-repeat;",
+            "padding:0;",
+            "x",
+            "\u00e9",
+            "\xa0",
+            "#",
+            "_",
+            "@",
+        ]
+    ),
+    st.text(max_size=3),
+)
+
+
+@settings(max_examples=3000, deadline=None)
+@given(st.lists(_STYLE_PIECES, max_size=12).map("".join))
+def test_one_url_shortcut_matches_the_scanner(css: str) -> None:
+    if "\\" not in css:
+        assert find_urls(css) == _urls_fast(css)
+    assert find_urls(css) == _urls_full(css)
+
+
 @settings(max_examples=300, deadline=None)
 @given(st.text(max_size=200))
 def test_find_urls_never_raises(css: str) -> None:
