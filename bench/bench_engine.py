@@ -26,8 +26,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from bench_parsers import lxml_parse_only as parse_only  # noqa: E402
 from newsletter import generate  # noqa: E402
 from pixelwarden.decide import Knowledge, classify  # noqa: E402
-from pixelwarden.extract import forget_remembered, keep_freed_memory, reader_kind  # noqa: E402
+from pixelwarden.extract import forget_remembered, reader_kind  # noqa: E402
 from pixelwarden.mime import parse_message  # noqa: E402
+from pixelwarden.process import tune_for_messages  # noqa: E402
 from pixelwarden.sources import iter_sources  # noqa: E402
 from pixelwarden.trackers import TrackerDB  # noqa: E402
 
@@ -154,18 +155,19 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--corpus", type=Path, default=Path("../shared/corpus"))
     parser.add_argument(
-        "--return-freed-memory",
+        "--untuned",
         action="store_true",
-        help="leave glibc's default (freed buffers go back to the system after each message)",
+        help="leave the process as Python starts it (no tune_for_messages: freed buffers go "
+        "back to the system, full garbage collections walk the tracker data)",
     )
     args = parser.parse_args()
-    # As the host and `pixelwarden scan` run the engine: freed buffers kept for the next message.
-    kept = False if args.return_freed_memory else keep_freed_memory()
     knowledge = Knowledge(trackers=TrackerDB.bundled())
+    # As the host and `pixelwarden scan` run the engine (process.py), once its data is loaded.
+    classify(parse_message(as_eml("<p>warm-up</p>"), "warm-up.eml"), knowledge)
+    tuned = "untuned" if args.untuned else f"tuned as the host: {tune_for_messages()}"
     print(
         f"python {sys.version.split()[0]}, engine only (no DNS), HTML reader: {reader_kind()}"
-        " (PIXELWARDEN_READER=lxml for the other), freed memory kept for reuse: "
-        f"{'yes' if kept else 'no'}"
+        f" (PIXELWARDEN_READER=lxml for the other), process {tuned}"
     )
     bench_machine()
     bench_newsletters(knowledge)

@@ -136,10 +136,10 @@ def scan_messages(
 
 
 def _cmd_scan(args: argparse.Namespace) -> int:
-    from .extract import keep_freed_memory
+    from .process import tune_for_messages
 
-    keep_freed_memory()  # message after message: reuse freed buffers
     knowledge = _knowledge(args)
+    tune_for_messages()  # message after message (see process.py)
     results = scan_messages(args.paths, knowledge, args.dns_server)
     if args.json:
         out = sys.stdout

@@ -826,19 +826,6 @@ def reader_kind() -> str:
     return "native" if NATIVE else "lxml"
 
 
-# Kept for reuse by processes that read one message after another (see _sax.c's
-# keep_freed_memory): the buffers of a message up to MAX_HTML_BYTES, twice.
-KEEP_FREED_BYTES = 32 * 1024 * 1024
-
-
-def keep_freed_memory() -> bool:
-    """For the host and `pixelwarden scan`, which read message after message: keep freed buffers
-    for the next message instead of returning them to the system (glibc). A process setting,
-    not the engine's: a library caller decides for its own process. False where it does not
-    apply (no C module, another C library)."""
-    return _sax is not None and bool(_sax.keep_freed_memory(KEEP_FREED_BYTES))
-
-
 def _hiding(decls: dict[str, str]) -> tuple[int, int]:
     """(state bits set, state bits cleared) by these declarations."""
     hides = shows = 0

@@ -410,17 +410,23 @@ class Session:
         only fills module-level caches."""
         try:
             from .decide import classify  # noqa: F401
-            from .extract import extract, keep_freed_memory, reader_kind
+            from .extract import extract, reader_kind
             from .mime import parse_message
             from .party import registrable_domain
+            from .process import tune_for_messages
             from .trackers import TrackerDB
 
-            kept = keep_freed_memory()  # message after message: reuse freed buffers
-            log.info("HTML reader: %s; freed memory kept for reuse: %s", reader_kind(), kept)
             TrackerDB.bundled()
             registrable_domain("www.example.com")
             extract('<img src="https://www.example.com/a.png">', None)
             parse_message(b"From: a@example.com\r\n\r\n", "warm-up")
+            tuning = tune_for_messages()  # message after message (see process.py)
+            log.info(
+                "HTML reader: %s; freed memory kept for reuse: %s; %d objects frozen",
+                reader_kind(),
+                tuning.freed_memory_kept,
+                tuning.objects_frozen,
+            )
         except Exception as exc:  # the first classify will report it properly
             log.warning("warm-up failed: %s", exc)
 

@@ -11,8 +11,6 @@ from __future__ import annotations
 
 import gc
 import os
-import subprocess
-import sys
 import weakref
 from collections.abc import Iterator
 from pathlib import Path
@@ -203,40 +201,3 @@ def test_a_reader_and_its_c_parser_are_collected() -> None:
     del reader
     gc.collect()
     assert gone() is None
-
-
-_FAULTS = """
-import resource, sys
-from email.message import EmailMessage
-from pixelwarden.extract import extract, keep_freed_memory
-from pixelwarden.mime import parse_message
-if sys.argv[1] == "keep":
-    assert keep_freed_memory()
-mail = EmailMessage()
-mail["From"] = "news@shop.example"
-html = "<p>" + ("caf\\u00e9 " * 50 + "<img src='http://i.example/a.png'>") * 4000
-mail.set_content(html, "html", cte="quoted-printable")
-data = mail.as_bytes()
-extract(parse_message(data, "m.eml").html)
-before = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
-for _ in range(5):
-    extract(parse_message(data, "m.eml").html)
-print(resource.getrusage(resource.RUSAGE_SELF).ru_minflt - before)
-"""
-
-
-@needs_native
-@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="glibc's allocator only")
-def test_kept_freed_memory_is_reused_by_the_next_message() -> None:
-    """Message after message, the host and `scan` reuse freed buffers instead of faulting fresh
-    pages in for each message (counted by the kernel, in a process of its own)."""
-
-    def faults(mode: str) -> int:
-        run = subprocess.run(
-            [sys.executable, "-c", _FAULTS, mode], capture_output=True, text=True, check=True
-        )
-        return int(run.stdout)
-
-    returned, kept = faults("return"), faults("keep")
-    assert returned > 500, returned  # five 1.2 MB messages: their pages come and go
-    assert kept < returned / 5, (kept, returned)
