@@ -81,6 +81,7 @@ typedef struct {
 } Name;
 
 #define NAMES 128  /* a table per parser; a document with more tag names builds strings again */
+#define NAME_LONGEST 64
 
 typedef struct {
     PyObject_HEAD
@@ -116,7 +117,8 @@ static Name *name_entry(Parser *p, const char *name)
         if (strcmp(n->name, name) == 0)
             return n;
     }
-    if (p->name_count >= NAMES * 3 / 4)
+    /* only names of real elements are worth keeping; absurd ones are built again each time */
+    if (p->name_count >= NAMES * 3 / 4 || strlen(name) > NAME_LONGEST)
         return NULL;
     Name *n = &p->names[i];
     PyObject *tag = PyUnicode_DecodeUTF8(name, (Py_ssize_t)strlen(name), NULL);
@@ -559,6 +561,8 @@ static int start_document(Parser *p)
         lib.free_doc(p->ctxt->myDoc);
         p->ctxt->myDoc = NULL;
     }
+    if (p->name_count >= NAMES * 3 / 4)
+        forget_names(p);  /* filled by an earlier document's made-up names: start again */
     if (lib.reset_push(p->ctxt, NULL, 0, NULL, "UTF-8") != 0) {
         PyErr_NoMemory();
         return -1;

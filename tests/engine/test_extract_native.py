@@ -137,6 +137,21 @@ def test_repeated_markup_reads_the_same(html: str) -> None:
             "\u20ac<p class='\u00e9'>\u00e9 text</p><img src='http://u.example/\u00e9.png'>",
             id="non-ascii",
         ),
+        pytest.param(
+            "".join(
+                f"<x{i} style=display:none><img src=http://n.example/{i}.gif></x{i}>"
+                for i in range(300)
+            ),
+            id="many-tag-names",
+        ),
+        pytest.param(
+            "<"
+            + "a" * 100_000
+            + " hidden><img src=http://l.example/i.gif></"
+            + "a" * 100_000
+            + ">",
+            id="long-tag-name",
+        ),
         pytest.param("", id="empty"),
         pytest.param("<!-- only a comment -->", id="only-comment"),
     ],
@@ -201,3 +216,15 @@ def test_a_reader_and_its_c_parser_are_collected() -> None:
     del reader
     gc.collect()
     assert gone() is None
+
+
+@needs_native
+def test_a_reader_whose_names_filled_up_reads_the_next_messages_alike() -> None:
+    """A message full of made-up tag names fills a parser's table of names; the messages after
+    it, read by the same pooled parser, read as they would have."""
+    made_up = "".join(f"<x{i} hidden><img src=http://n.example/{i}.gif></x{i}>" for i in range(500))
+    normal = '<div style="display:none"><img src=http://p.example/o.gif></div><p>text</p>'
+    expected = [_with(False, made_up), _with(False, normal)]
+    extract_module._IDLE.readers.clear()
+    for _ in range(3):  # one pooled reader, message after message
+        assert [extract(made_up), extract(normal)] == expected
