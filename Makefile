@@ -8,9 +8,9 @@ VERSION := $(shell sed -n 's/^__version__ = "\(.*\)"/\1/p' host/pixelwarden/__in
 
 .PHONY: install test test-python test-engine lint bench scan clean
 
-# The package is installed editable; its C reader (host/pixelwarden/_sax.c) is compiled into
+# The package is installed editable; its C reader (host/pixelwarden/_native.c) is compiled into
 # the source folder, so a change to it or to the build files reinstalls.
-$(BIN)/pixelwarden: host/pyproject.toml host/setup.py host/pixelwarden/_sax.c
+$(BIN)/pixelwarden: host/pyproject.toml host/setup.py host/pixelwarden/_native.c
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
 	$(BIN)/pip install --quiet -e 'host[dev]'

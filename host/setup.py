@@ -1,4 +1,4 @@
-"""Build of the optional C reader (pixelwarden/_sax.c); everything else is in pyproject.toml.
+"""Build of the optional C reader (pixelwarden/_native.c); everything else is in pyproject.toml.
 
 It compiles against the libxml2 headers that lxml ships, and finds libxml2 itself in lxml's
 module at run time. Without a C compiler the extension is skipped (optional=True) and the engine
@@ -15,8 +15,8 @@ def _extensions() -> list[Extension]:
         return []
     return [
         Extension(
-            "pixelwarden._sax",
-            sources=["pixelwarden/_sax.c"],
+            "pixelwarden._native",
+            sources=["pixelwarden/_native.c"],
             include_dirs=lxml.get_include(),
             extra_compile_args=["-O2"],
             optional=True,

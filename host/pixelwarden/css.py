@@ -242,7 +242,9 @@ def _urls_full(css: str, skim: bool = True, deadline: float | None = None) -> li
             functions.append(value)
         elif kind == "at":
             import_pending = value == "import"
-            font_face_pending = value == "font-face"
+            # Another at-keyword in @font-face's prelude does not end it: the next block is still
+            # the @font-face block, as the fast path reads it ("@font-face@import {...}").
+            font_face_pending = font_face_pending or value == "font-face"
         elif kind == "char":
             if value == "(":
                 functions.append("(")

@@ -213,7 +213,7 @@ def check_settings() -> Check:
 
 
 def check_reader(env: Mapping[str, str]) -> Check:
-    """Whether the engine reads HTML with its C reader (_sax.c) or with lxml alone."""
+    """Whether the engine reads HTML with its C reader (_native.c) or with lxml alone."""
     from .extract import reader_kind
 
     if reader_kind() == "native":

@@ -41,9 +41,9 @@ from .css import CssUrl, find_urls, length_px, parse_declarations
 from .model import Extraction, Kind, PixelWardenError, Reference
 
 try:  # the reader's hot path in C (built with the package when a C compiler is at hand)
-    from . import _sax  # type: ignore[attr-defined]
+    from . import _native  # type: ignore[attr-defined]
 except ImportError:  # pragma: no cover - depends on the installation
-    _sax = None
+    _native = None
 
 MAX_HTML_BYTES = 16 * 1024 * 1024  # larger bodies are refused ("too_large")
 MAX_PARSE_SECONDS = 10.0  # wall-clock safety net; linear parsing of 16 MiB stays well below
@@ -208,7 +208,7 @@ class _Reader:
         # parse of a short message.
         self.parser: etree.HTMLParser
         if NATIVE:
-            self.parser = _sax.Parser(target=self)  # the same libxml2, same options (_sax.c)
+            self.parser = _native.Parser(target=self)  # the same libxml2, same options (_native.c)
         else:
             self.parser = etree.HTMLParser(
                 target=self,
@@ -779,11 +779,11 @@ _SIZES: dict[tuple[str | None, str | None, str | None], tuple[int | None, int | 
 
 
 def _bind_native() -> bool:
-    """Whether the C reader (_sax.c) is built and found libxml2 in lxml's module.
+    """Whether the C reader (_native.c) is built and found libxml2 in lxml's module.
 
     PIXELWARDEN_READER=lxml switches it off: every event then goes through lxml and the Python
     reader, with the same results."""
-    if _sax is None or os.environ.get("PIXELWARDEN_READER", "") == "lxml":
+    if _native is None or os.environ.get("PIXELWARDEN_READER", "") == "lxml":
         return False
     # Tags whose start the C side may handle: no handler, or a handler that only acts on one
     # attribute (table cells and their background); no state bits of their own, no raw text.
@@ -798,7 +798,7 @@ def _bind_native() -> bool:
         {*(tag for tag in _SPECIAL if tag not in needed and tag != image_tag), "blockquote"}
     )
     return bool(
-        _sax.bind(
+        _native.bind(
             lxml_module=etree.__file__,
             libxml_version=etree.LIBXML_VERSION[0] * 10000 + etree.LIBXML_VERSION[1] * 100,
             styles=_STYLES,
@@ -822,7 +822,7 @@ NATIVE = _bind_native()
 
 
 def reader_kind() -> str:
-    """Which reader new parses use: "native" (C hot path, _sax.c) or "lxml"."""
+    """Which reader new parses use: "native" (C hot path, _native.c) or "lxml"."""
     return "native" if NATIVE else "lxml"
 
 

@@ -11,11 +11,11 @@ import gc
 from typing import NamedTuple
 
 try:
-    from . import _sax  # type: ignore[attr-defined]
+    from . import _native  # type: ignore[attr-defined]
 except ImportError:  # pragma: no cover - depends on the installation
-    _sax = None
+    _native = None
 
-# Freed memory kept for the next message (see _sax.c's keep_freed_memory): the buffers of a
+# Freed memory kept for the next message (see _native.c's keep_freed_memory): the buffers of a
 # message up to the engine's 16 MiB HTML limit, twice.
 KEEP_FREED_BYTES = 32 * 1024 * 1024
 
@@ -34,7 +34,7 @@ def tune_for_messages() -> Tuning:
       come every 30 or so large messages and walked the whole tracker data each time, adding
       6-12 ms to that message (0.3-0.9 ms once frozen). Only objects created later are walked.
     """
-    kept = _sax is not None and bool(_sax.keep_freed_memory(KEEP_FREED_BYTES))
+    kept = _native is not None and bool(_native.keep_freed_memory(KEEP_FREED_BYTES))
     gc.collect()  # what is garbage now is not frozen with the rest
     gc.freeze()
     return Tuning(kept, gc.get_freeze_count())

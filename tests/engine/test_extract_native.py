@@ -1,4 +1,4 @@
-"""The C reader (pixelwarden/_sax.c) against the lxml reader: the same Extraction for any input.
+"""The C reader (pixelwarden/_native.c) against the lxml reader: the same Extraction for any input.
 
 The C side handles ordinary elements and text itself and hands every other event to the Python
 reader, so a difference in what it treats as ordinary would show as a difference here. Each
@@ -19,6 +19,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from pixelwarden import extract as extract_module
+from pixelwarden import mime
 from pixelwarden.extract import extract, forget_remembered, reader_kind
 from pixelwarden.model import Extraction, PixelWardenError
 from test_extract_properties import _SOUP, _element
@@ -57,6 +58,8 @@ def test_the_c_reader_is_built_and_bound() -> None:
         assert reader_kind() == "lxml"
     else:
         assert reader_kind() == "native"
+    # the same module decodes quoted-printable (PIXELWARDEN_READER is about HTML only)
+    assert mime._qp_decode.__module__ == "pixelwarden._native"
 
 
 # Elements repeat in real mail: the same style, class and id many times, so that the C side sees
@@ -209,7 +212,7 @@ def test_a_reader_and_its_c_parser_are_collected() -> None:
     """The reader holds its parser and the parser holds the reader: the cycle must not leak."""
     found = extract_module._Found(deadline=float("inf"))
     reader = extract_module._Reader(found)
-    assert type(reader.parser).__module__ == "pixelwarden._sax"
+    assert type(reader.parser).__module__ == "pixelwarden._native"
     extract_module._parse("<p>x<img src=http://x.example/i.gif></p>", reader)
     assert found.raws
     gone = weakref.ref(reader)

@@ -202,3 +202,25 @@ def test_a_body_full_of_near_misses_is_split_like_a_plain_one() -> None:
     body = b"--b\nfirst\n" + near_misses + b"--b\nsecond\n--b--\n"
     parts = mime._split_multipart(body, "b", 100)
     assert parts == [b"first\n" + near_misses[:-1], b"second"]
+
+
+# The C module's quoted-printable decoder must give binascii's result for any input.
+_QP_BYTES = st.lists(
+    st.one_of(
+        st.sampled_from([b"=", b"==", b"=\r\n", b"=\n", b"=\r", b"\r", b"\n", b"=3D", b"=3d"]),
+        st.sampled_from([b"0", b"9", b"a", b"F", b"f", b"G", b"g", b"x", b" ", b"\t", b"\xff"]),
+        st.binary(max_size=6),
+    ),
+    max_size=60,
+).map(b"".join)
+
+
+@settings(max_examples=3000, deadline=None)
+@given(_QP_BYTES)
+def test_quoted_printable_decoder_matches_binascii(data: bytes) -> None:
+    import binascii
+
+    from pixelwarden.mime import decode_quoted_printable
+
+    assert decode_quoted_printable(data) == binascii.a2b_qp(data)
+    assert decode_quoted_printable(bytearray(data)) == binascii.a2b_qp(data)

@@ -1,4 +1,5 @@
-/* pixelwarden._sax: the HTML reader's hot path, in C.
+/* pixelwarden._native: the engine's hot paths in C: the HTML reader (most of this file),
+ * quoted-printable decoding, and the memory setting of processes that read message after message.
  *
  * The engine reads HTML with libxml2's push parser, as an lxml parser target (extract.py's
  * _Reader). At 1 MB most of the time went into lxml turning every element into a tag string and
@@ -185,7 +186,7 @@ static int reread(Parser *p)
     if (!PyList_CheckExact(p->tags) || !PyList_CheckExact(p->states) ||
         !PyList_CheckExact(p->text) || !PyDict_CheckExact(p->hiding_rules) ||
         !PyList_CheckExact(p->raws)) {
-        PyErr_SetString(PyExc_TypeError, "pixelwarden._sax: unexpected reader state");
+        PyErr_SetString(PyExc_TypeError, "pixelwarden._native: unexpected reader state");
         return -1;
     }
     if ((v = PyObject_GetAttr(p->found, s_quoted_rest)) == NULL)
@@ -697,7 +698,7 @@ static int Parser_init(Parser *p, PyObject *args, PyObject *kwargs)
     if (!PyArg_ParseTupleAndKeywords(args, kwargs, "O", keywords, &reader))
         return -1;
     if (!lib.bound) {
-        PyErr_SetString(PyExc_RuntimeError, "pixelwarden._sax is not bound to libxml2");
+        PyErr_SetString(PyExc_RuntimeError, "pixelwarden._native is not bound to libxml2");
         return -1;
     }
     Parser_clear(p);
@@ -718,7 +719,7 @@ static PyMethodDef Parser_methods[] = {
 };
 
 static PyTypeObject ParserType = {
-    PyVarObject_HEAD_INIT(NULL, 0).tp_name = "pixelwarden._sax.Parser",
+    PyVarObject_HEAD_INIT(NULL, 0).tp_name = "pixelwarden._native.Parser",
     .tp_basicsize = sizeof(Parser),
     .tp_flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_HAVE_GC,
     .tp_doc = "libxml2's HTML push parser feeding an extract._Reader, ordinary events in C.",
@@ -777,6 +778,69 @@ static PyObject *bind(PyObject *module, PyObject *args, PyObject *kwargs)
     Py_RETURN_TRUE;
 }
 
+/* -- quoted-printable ------------------------------------------------------------------------ */
+
+static int hex_digit(unsigned char c)
+{
+    if (c >= '0' && c <= '9')
+        return c - '0';
+    if (c >= 'a' && c <= 'f')
+        return c - 'a' + 10;
+    if (c >= 'A' && c <= 'F')
+        return c - 'A' + 10;
+    return -1;
+}
+
+/* binascii.a2b_qp(data) (not header mode), with the same result for every input, but copying the
+ * text between two "=" in one go instead of byte by byte: a 1 MB HTML body with 35,000 escapes
+ * took 2.2 ms in binascii. The rules: "=" and a line end (LF, or CR and anything up to the next
+ * LF) is a soft break and goes; "==" is one "="; "=" and two hex digits is that byte; any other
+ * "=" stays as it is, and one at the very end goes. */
+static PyObject *decode_quoted_printable(PyObject *module, PyObject *arg)
+{
+    (void)module;
+    Py_buffer view;
+    if (PyObject_GetBuffer(arg, &view, PyBUF_SIMPLE) < 0)
+        return NULL;
+    const unsigned char *in = view.buf;
+    Py_ssize_t n = view.len, i = 0, w = 0;
+    PyObject *out = PyBytes_FromStringAndSize(NULL, n);  /* never longer than its input */
+    if (out == NULL) {
+        PyBuffer_Release(&view);
+        return NULL;
+    }
+    unsigned char *o = (unsigned char *)PyBytes_AS_STRING(out);
+    while (i < n) {
+        const unsigned char *escape = memchr(in + i, '=', (size_t)(n - i));
+        Py_ssize_t run = escape ? (Py_ssize_t)(escape - (in + i)) : n - i;
+        memcpy(o + w, in + i, (size_t)run);
+        w += run;
+        i += run + 1;  /* past the "=" */
+        if (escape == NULL || i >= n)
+            break;
+        unsigned char c = in[i];
+        int high, low;
+        if (c == '\n' || c == '\r') {
+            while (i < n && in[i] != '\n')
+                i++;
+            if (i < n)
+                i++;
+        } else if (c == '=') {
+            o[w++] = '=';
+            i++;
+        } else if (i + 1 < n && (high = hex_digit(c)) >= 0 && (low = hex_digit(in[i + 1])) >= 0) {
+            o[w++] = (unsigned char)(high << 4 | low);
+            i += 2;
+        } else {
+            o[w++] = '=';
+        }
+    }
+    PyBuffer_Release(&view);
+    if (_PyBytes_Resize(&out, w) < 0)
+        return NULL;
+    return out;
+}
+
 /* Reading one large message after another (the host, `pixelwarden scan`) allocates and frees a
  * few MB of buffers per message. glibc maps buffers of that size afresh and gives freed memory
  * back to the system at once, so every message faulted its pages in again: 1,236 page faults and
@@ -797,6 +861,8 @@ static PyObject *keep_freed_memory(PyObject *module, PyObject *arg)
 }
 
 static PyMethodDef module_methods[] = {
+    {"decode_quoted_printable", decode_quoted_printable, METH_O,
+     "binascii.a2b_qp(data), faster on long bodies."},
     {"keep_freed_memory", keep_freed_memory, METH_O,
      "Keep up to this many freed bytes for reuse instead of returning them to the system "
      "(glibc); False where it does not apply."},
@@ -806,11 +872,11 @@ static PyMethodDef module_methods[] = {
 };
 
 static struct PyModuleDef module_def = {
-    PyModuleDef_HEAD_INIT, "pixelwarden._sax",
-    "The HTML reader's hot path in C (see _sax.c).", -1, module_methods, NULL, NULL, NULL, NULL,
+    PyModuleDef_HEAD_INIT, "pixelwarden._native",
+    "The engine's hot paths in C (see _native.c).", -1, module_methods, NULL, NULL, NULL, NULL,
 };
 
-PyMODINIT_FUNC PyInit__sax(void)
+PyMODINIT_FUNC PyInit__native(void)
 {
     if (PyType_Ready(&ParserType) < 0)
         return NULL;
