@@ -84,6 +84,12 @@ typedef struct {
 #define NAMES 128  /* a table per parser; a document with more tag names builds strings again */
 #define NAME_LONGEST 64
 
+/* The Python objects a parser holds: the reader and its bound methods, the reader's state (read
+ * again after every call into Python, see reread), and an error kept until feed() raises it. */
+#define READER_STATE(X) X(tags) X(states) X(found) X(text) X(hiding_rules) X(raws)
+#define PARSER_REFERENCES(X) \
+    X(reader) X(start) X(end) X(data) X(close) READER_STATE(X) X(exc_type) X(exc_value) X(exc_tb)
+
 typedef struct {
     PyObject_HEAD
     htmlParserCtxtPtr ctxt;
@@ -170,12 +176,9 @@ static void forget_names(Parser *p)
 static int reread(Parser *p)
 {
     PyObject *v;
-    Py_CLEAR(p->tags);
-    Py_CLEAR(p->states);
-    Py_CLEAR(p->found);
-    Py_CLEAR(p->text);
-    Py_CLEAR(p->hiding_rules);
-    Py_CLEAR(p->raws);
+#define CLEAR(name) Py_CLEAR(p->name);
+    READER_STATE(CLEAR)
+#undef CLEAR
     if ((p->tags = PyObject_GetAttr(p->reader, s_tags)) == NULL ||
         (p->states = PyObject_GetAttr(p->reader, s_states)) == NULL ||
         (p->found = PyObject_GetAttr(p->reader, s_found)) == NULL ||
@@ -290,14 +293,14 @@ static PyObject *attribute_or_none(const xmlChar *value, int present)
  * count it and record its src. 1 when done, 0 when Python has to do it, -1 on error. */
 static int record_image(Parser *p, Name *n, long state, const xmlChar *src, int has_src,
                         const xmlChar *width, int has_width, const xmlChar *height,
-                        int has_height, const xmlChar *style, int has_style)
+                        int has_height, PyObject *style)
 {
     PyObject *key = PyTuple_New(3);
     if (key == NULL)
         return -1;
     PyObject *parts[3] = {attribute_or_none(width, has_width),
                           attribute_or_none(height, has_height),
-                          attribute_or_none(style, has_style)};
+                          Py_NewRef(style ? style : Py_None)};
     for (int i = 0; i < 3; i++) {
         if (parts[i] == NULL) {
             for (int j = i + 1; j < 3; j++)
@@ -349,6 +352,7 @@ static void on_start(void *ctx, const xmlChar *xname, const xmlChar **atts)
     Parser *p = parser_of(ctx);
     if (p == NULL)
         return;
+    PyObject *style_text = NULL;  /* the style attribute as a str, once decoded */
     const char *name = (const char *)xname;
     Name *n = name_entry(p, name);
     PyErr_Clear();
@@ -402,13 +406,10 @@ static void on_start(void *ctx, const xmlChar *xname, const xmlChar **atts)
     if (has_id && !(state & QUOTED))
         goto slow;
     if (has_style) {
-        PyObject *key = text_of(style);
-        if (key == NULL) {
-            fail(p);
-            return;
-        }
-        PyObject *facts = PyDict_GetItemWithError(styles, key);
-        Py_DECREF(key);
+        style_text = text_of(style);
+        if (style_text == NULL)
+            goto failed;
+        PyObject *facts = PyDict_GetItemWithError(styles, style_text);
         if (facts == NULL || !PyTuple_CheckExact(facts) || PyTuple_GET_SIZE(facts) != 3) {
             PyErr_Clear();
             goto slow;  /* not known yet: Python reads it and remembers it */
@@ -429,10 +430,8 @@ static void on_start(void *ctx, const xmlChar *xname, const xmlChar **atts)
         state |= HIDDEN;
     if (has_class && !(state & QUOTED)) {
         PyObject *key = text_of(cls);
-        if (key == NULL) {
-            fail(p);
-            return;
-        }
+        if (key == NULL)
+            goto failed;
         PyObject *known = PyDict_GetItemWithError(classes, key);
         Py_DECREF(key);
         if (known != Py_False) {
@@ -441,27 +440,29 @@ static void on_start(void *ctx, const xmlChar *xname, const xmlChar **atts)
         }
     }
     if (n->kind == IMAGE && count && !(state & INERT)) {
-        int done = record_image(p, n, state, has_src ? src : NULL, has_src,
-                                has_width ? width : NULL, has_width, has_height ? height : NULL,
-                                has_height, has_style ? style : NULL, has_style);
-        if (done < 0) {
-            fail(p);
-            return;
-        }
+        int done = record_image(p, n, state, src, has_src, width, has_width, height, has_height,
+                                style_text);
+        if (done < 0)
+            goto failed;
         if (done == 0)
             goto slow;
     }
     PyObject *value = PyLong_FromLong(state);
     if (value == NULL || PyList_Append(p->tags, n->tag) < 0) {
         Py_XDECREF(value);
-        fail(p);
-        return;
+        goto failed;
     }
     if (PyList_Append(p->states, value) < 0)
         fail(p);
     Py_DECREF(value);
+    Py_XDECREF(style_text);
+    return;
+failed:
+    Py_XDECREF(style_text);
+    fail(p);
     return;
 slow:
+    Py_XDECREF(style_text);
     start_in_python(p, n, name, atts);
 }
 
@@ -640,39 +641,17 @@ static PyObject *Parser_close(Parser *p, PyObject *unused)
 
 static int Parser_traverse(Parser *p, visitproc visit, void *arg)
 {
-    Py_VISIT(p->reader);
-    Py_VISIT(p->start);
-    Py_VISIT(p->end);
-    Py_VISIT(p->data);
-    Py_VISIT(p->close);
-    Py_VISIT(p->tags);
-    Py_VISIT(p->states);
-    Py_VISIT(p->found);
-    Py_VISIT(p->text);
-    Py_VISIT(p->hiding_rules);
-    Py_VISIT(p->raws);
-    Py_VISIT(p->exc_type);
-    Py_VISIT(p->exc_value);
-    Py_VISIT(p->exc_tb);
+#define VISIT(name) Py_VISIT(p->name);
+    PARSER_REFERENCES(VISIT)
+#undef VISIT
     return 0;
 }
 
 static int Parser_clear(Parser *p)
 {
-    Py_CLEAR(p->reader);
-    Py_CLEAR(p->start);
-    Py_CLEAR(p->end);
-    Py_CLEAR(p->data);
-    Py_CLEAR(p->close);
-    Py_CLEAR(p->tags);
-    Py_CLEAR(p->states);
-    Py_CLEAR(p->found);
-    Py_CLEAR(p->text);
-    Py_CLEAR(p->hiding_rules);
-    Py_CLEAR(p->raws);
-    Py_CLEAR(p->exc_type);
-    Py_CLEAR(p->exc_value);
-    Py_CLEAR(p->exc_tb);
+#define CLEAR(name) Py_CLEAR(p->name);
+    PARSER_REFERENCES(CLEAR)
+#undef CLEAR
     return 0;
 }
 
