@@ -232,6 +232,11 @@ def _host_facts(
     return _HostFacts(blocked, party, party_reasons, cname, cname_company, action, reasons_)
 
 
+# Named tuples built by tuple.__new__ itself, all fields given: the generated __new__ is a Python
+# function (0.44 µs against 0.13 µs; a 1 MB newsletter has 1,351 decisions).
+_new_tuple = tuple.__new__
+
+
 def _site(url: str) -> str:
     """``url`` up to its third "/" included ("scheme://authority/"): all that `host_of` reads,
     since the authority ends at the first "/" after "//" if not before (tests/engine pin it)."""
@@ -380,8 +385,9 @@ def classify(
             elif action is allow:
                 allowed.add(url)
             decisions.append(
-                Decision(
-                    url, ref.kind, action, bool(tracker_reasons), party, company, leaks, reasons
+                _new_tuple(
+                    Decision,
+                    (url, ref.kind, action, bool(tracker_reasons), party, company, leaks, reasons),
                 )
             )
 

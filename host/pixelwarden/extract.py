@@ -32,6 +32,7 @@ import threading
 import time
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
+from functools import partial
 from html import unescape as _html_unescape
 from urllib.parse import quote, unquote
 
@@ -170,7 +171,7 @@ _CSS_ATTRIBUTES = {"url": "url()", "import": "@import", "font-face": "@font-face
 
 
 # A reference as written, before <base> is known: the fields of `Reference` (url, kind, element,
-# attribute, width, height, hidden, quoted, via=None), so that `Reference._make` takes it as is.
+# attribute, width, height, hidden, quoted, via=None), so that it becomes a Reference as it is.
 _Raw = tuple[str, Kind, str, str, int | None, int | None, bool, bool, None]
 
 
@@ -1454,7 +1455,8 @@ def extract(html: str, base_url: str | None = None) -> Extraction:
                 url = resolved[written] = _absolute(written, base)
             if url is not None:
                 unique[raw if url is written else (url, *raw[1:])] = None  # type: ignore[index]
-        references = tuple(map(Reference._make, unique))
+        # tuple.__new__ itself: Reference._make is a Python function (0.44 against 0.13 µs)
+        references = tuple(map(partial(tuple.__new__, Reference), unique))
         text_chars = _visible_chars("".join(found.text))
     except PixelWardenError:
         raise
