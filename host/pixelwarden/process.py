@@ -33,8 +33,8 @@ def tune_for_messages() -> Tuning:
     - Everything loaded so far is frozen out of the garbage collector's full collections: they
       come every 30 or so large messages and walked the whole tracker data each time, adding
       6-12 ms to that message (0.3-0.9 ms once frozen). Only objects created later are walked.
-      What is frozen is never collected, even as garbage: call this once the data that stays
-      for the process's life is loaded, not before loading anything that is later replaced.
+      What is frozen is left to reference counting alone (the collector never frees a cycle
+      among it): call this once the data that stays for the process's life is loaded.
     """
     kept = _native is not None and bool(_native.keep_freed_memory(KEEP_FREED_BYTES))
     gc.collect()  # what is garbage now is not frozen with the rest
