@@ -9,11 +9,12 @@
  * This module drives the very same libxml2 (the copy inside lxml, found with dlsym on lxml's own
  * module, so the parse is event for event the one lxml would make) with the same options, and
  * handles those ordinary elements and text itself: it pushes and pops the reader's element stack
- * and appends visible text. Every other event (a tag with a handler, a style not yet known or one
- * that may fetch something, a class or id that may mark a quote or match a hiding rule, raw text,
- * quote markers) goes to the reader's own Python start/end/data with the arguments lxml would
- * give. The Python reader stays the one place that decides; the differential tests hold the two
- * paths to the same results. When this module cannot be built or bound, extract.py uses lxml.
+ * and appends visible text, asking the Python reader's own functions about a style, class or size
+ * it has not met before. Every other event (a tag with a handler, a style that may fetch
+ * something, a class or id that may mark a quote or match a hiding rule, raw text, quote
+ * markers) goes to the reader's own Python start/end/data with the arguments lxml would give.
+ * The Python reader stays the one place that decides; the differential tests hold the two paths
+ * to the same results. When this module cannot be built or bound, extract.py uses lxml.
  */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
@@ -65,6 +66,8 @@ static PyObject *needed;        /* tag -> attribute without which its handler ha
 static PyObject *sizes;         /* _SIZES: (width, height, style) attributes -> (width, height) */
 static PyObject *image_tag;     /* "img": its common case (src, a known size) is recorded here */
 static PyObject *image_kind;    /* Kind.IMAGE */
+/* The Python reader's functions that fill those caches on a miss (and are what its start() calls) */
+static PyObject *style_facts, *quote_class, *size_of;
 static long QUOTED, HIDDEN, ANY_HIDDEN, INERT, FOREIGN, SKIP_TEXT;
 static PyObject *s_tags, *s_states, *s_found, *s_text, *s_quoted_rest, *s_hiding_rules,
     *s_collect, *s_collect_depth, *s_start, *s_end, *s_data, *s_close, *s_empty, *s_raws,
@@ -283,13 +286,26 @@ error:
     fail(p);
 }
 
+/* What one of the Python reader's caches says of key or, on a miss, what the function that fills
+ * it computes (and remembers there), as the reader's start() does: a new reference, or NULL with
+ * the exception set. */
+static PyObject *known_or_computed(PyObject *cache, PyObject *compute, PyObject *key)
+{
+    PyObject *value = PyDict_GetItemWithError(cache, key);
+    if (value != NULL)
+        return Py_NewRef(value);
+    if (PyErr_Occurred())
+        return NULL;
+    return PyObject_CallOneArg(compute, key);
+}
+
 /* An attribute's value as the reader's dict would give it, or None when it is absent. */
 static PyObject *attribute_or_none(const xmlChar *value, int present)
 {
     return present ? text_of(value) : Py_NewRef(Py_None);
 }
 
-/* extract._img for an <img> whose size is already known (_SIZES) and that has no srcset:
+/* extract._img for an <img> that has no srcset (its size read through _SIZES):
  * count it and record its src. 1 when done, 0 when Python has to do it, -1 on error. */
 static int record_image(Parser *p, Name *n, long state, const xmlChar *src, int has_src,
                         const xmlChar *width, int has_width, const xmlChar *height,
@@ -310,11 +326,14 @@ static int record_image(Parser *p, Name *n, long state, const xmlChar *src, int 
         }
         PyTuple_SET_ITEM(key, i, parts[i]);
     }
-    PyObject *size = PyDict_GetItemWithError(sizes, key);
+    PyObject *size = known_or_computed(sizes, size_of, key);
     Py_DECREF(key);
-    if (size == NULL || !PyTuple_CheckExact(size) || PyTuple_GET_SIZE(size) != 2)
-        return PyErr_Occurred() ? -1 : 0;
-    Py_INCREF(size);  /* the dict may be cleared while we build the record */
+    if (size == NULL)
+        return -1;
+    if (!PyTuple_CheckExact(size) || PyTuple_GET_SIZE(size) != 2) {
+        Py_DECREF(size);
+        return 0;
+    }
     PyObject *count = PyObject_GetAttr(p->found, s_image_count);
     long counted = count ? PyLong_AsLong(count) : -1;
     Py_XDECREF(count);
@@ -409,19 +428,20 @@ static void on_start(void *ctx, const xmlChar *xname, const xmlChar **atts)
         style_text = text_of(style);
         if (style_text == NULL)
             goto failed;
-        PyObject *facts = PyDict_GetItemWithError(styles, style_text);
-        if (facts == NULL || !PyTuple_CheckExact(facts) || PyTuple_GET_SIZE(facts) != 3) {
-            PyErr_Clear();
-            goto slow;  /* not known yet: Python reads it and remembers it */
+        PyObject *facts = known_or_computed(styles, style_facts, style_text);
+        if (facts == NULL)
+            goto failed;
+        int may_fetch = -1;
+        long hides = 0, shows = 0;
+        if (PyTuple_CheckExact(facts) && PyTuple_GET_SIZE(facts) == 3) {
+            may_fetch = PyObject_IsTrue(PyTuple_GET_ITEM(facts, 2));
+            hides = PyLong_AsLong(PyTuple_GET_ITEM(facts, 0));
+            shows = PyLong_AsLong(PyTuple_GET_ITEM(facts, 1));
         }
-        int may_fetch = PyObject_IsTrue(PyTuple_GET_ITEM(facts, 2));
-        if (may_fetch)
-            goto slow;
-        long hides = PyLong_AsLong(PyTuple_GET_ITEM(facts, 0));
-        long shows = PyLong_AsLong(PyTuple_GET_ITEM(facts, 1));
-        if (PyErr_Occurred() || may_fetch < 0) {
+        Py_DECREF(facts);
+        if (may_fetch != 0 || PyErr_Occurred()) {
             PyErr_Clear();
-            goto slow;
+            goto slow;  /* it may fetch something: the Python reader reads its URLs */
         }
         if (hides || shows)
             state = (state | hides) & ~shows;
@@ -432,11 +452,15 @@ static void on_start(void *ctx, const xmlChar *xname, const xmlChar **atts)
         PyObject *key = text_of(cls);
         if (key == NULL)
             goto failed;
-        PyObject *known = PyDict_GetItemWithError(classes, key);
+        PyObject *known = known_or_computed(classes, quote_class, key);
         Py_DECREF(key);
-        if (known != Py_False) {
+        if (known == NULL)
+            goto failed;
+        int quoting = PyObject_IsTrue(known);
+        Py_DECREF(known);
+        if (quoting != 0) {
             PyErr_Clear();
-            goto slow;  /* unknown, or it may name a quoted part */
+            goto slow;  /* it may name a quoted part */
         }
     }
     if (n->kind == IMAGE && count && !(state & INERT)) {
@@ -718,17 +742,23 @@ static PyObject *bind(PyObject *module, PyObject *args, PyObject *kwargs)
     const char *path;
     long runtime_version;
     PyObject *new_styles, *new_classes, *new_slow, *new_needed, *new_sizes, *new_image_tag,
-        *new_image_kind;
+        *new_image_kind, *new_style_facts, *new_quote_class, *new_size_of;
     static char *keywords[] = {"lxml_module", "libxml_version", "styles", "classes",
                                "slow_tags", "needed", "sizes", "image_tag", "image_kind",
-                               "quoted", "hidden", "any_hidden", "inert", "foreign",
-                               "skip_text", NULL};
+                               "style_facts", "quote_class", "size_of", "quoted", "hidden",
+                               "any_hidden", "inert", "foreign", "skip_text", NULL};
     if (!PyArg_ParseTupleAndKeywords(
-            args, kwargs, "slO!O!O!O!O!O!Ollllll", keywords, &path, &runtime_version,
+            args, kwargs, "slO!O!O!O!O!O!OOOOllllll", keywords, &path, &runtime_version,
             &PyDict_Type, &new_styles, &PyDict_Type, &new_classes, &PyFrozenSet_Type, &new_slow,
             &PyDict_Type, &new_needed, &PyDict_Type, &new_sizes, &PyUnicode_Type, &new_image_tag,
-            &new_image_kind, &QUOTED, &HIDDEN, &ANY_HIDDEN, &INERT, &FOREIGN, &SKIP_TEXT))
+            &new_image_kind, &new_style_facts, &new_quote_class, &new_size_of, &QUOTED, &HIDDEN,
+            &ANY_HIDDEN, &INERT, &FOREIGN, &SKIP_TEXT))
         return NULL;
+    if (!PyCallable_Check(new_style_facts) || !PyCallable_Check(new_quote_class) ||
+        !PyCallable_Check(new_size_of)) {
+        PyErr_SetString(PyExc_TypeError, "style_facts, quote_class and size_of are functions");
+        return NULL;
+    }
     /* The structures used here are those of the headers this was built with. */
     if (runtime_version / 100 != LIBXML_VERSION / 100)
         Py_RETURN_FALSE;
@@ -754,6 +784,9 @@ static PyObject *bind(PyObject *module, PyObject *args, PyObject *kwargs)
     Py_XSETREF(sizes, Py_NewRef(new_sizes));
     Py_XSETREF(image_tag, Py_NewRef(new_image_tag));
     Py_XSETREF(image_kind, Py_NewRef(new_image_kind));
+    Py_XSETREF(style_facts, Py_NewRef(new_style_facts));
+    Py_XSETREF(quote_class, Py_NewRef(new_quote_class));
+    Py_XSETREF(size_of, Py_NewRef(new_size_of));
     Py_RETURN_TRUE;
 }
 

@@ -779,6 +779,14 @@ def _quote_class(cls: str) -> bool:
 _SIZES: dict[tuple[str | None, str | None, str | None], tuple[int | None, int | None]] = {}
 
 
+def _size_of(key: tuple[str | None, str | None, str | None]) -> tuple[int | None, int | None]:
+    """`_size` of an element whose width, height and style attributes are ``key`` (None: absent),
+    for the C reader, which has the attribute values and no dict of them."""
+    names = ("width", "height", "style")
+    attrib = {name: value for name, value in zip(names, key, strict=True) if value is not None}
+    return _size(attrib, None)
+
+
 def _bind_native() -> bool:
     """Whether the C reader (_native.c) is built and found libxml2 in lxml's module.
 
@@ -809,6 +817,9 @@ def _bind_native() -> bool:
             sizes=_SIZES,
             image_tag=image_tag,
             image_kind=Kind.IMAGE,
+            style_facts=_style_facts,
+            quote_class=_quote_class,
+            size_of=_size_of,
             quoted=_QUOTED,
             hidden=_HIDDEN,
             any_hidden=_ANY_HIDDEN,

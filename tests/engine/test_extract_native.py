@@ -155,6 +155,13 @@ def test_repeated_markup_reads_the_same(html: str) -> None:
             + ">",
             id="long-tag-name",
         ),
+        pytest.param(
+            '<div class="gmail_quote"><img src=http://q.example/1.gif></div>'
+            '<p class="Moz-Cite-Prefix">On ... wrote:</p><img src=http://q.example/2.gif>'
+            "<blockquote type=cite><p class=plain>x<img src=http://q.example/3.gif></blockquote>"
+            '<div id="divRplyFwdMsg"></div><p class=plain><img src=http://q.example/4.gif>',
+            id="quote-classes",
+        ),
         pytest.param("", id="empty"),
         pytest.param("<!-- only a comment -->", id="only-comment"),
     ],
@@ -231,3 +238,20 @@ def test_a_reader_whose_names_filled_up_reads_the_next_messages_alike() -> None:
     extract_module._IDLE.readers.clear()
     for _ in range(3):  # one pooled reader, message after message
         assert [extract(made_up), extract(normal)] == expected
+
+
+@needs_native
+@pytest.mark.parametrize("remembered", [True, False])
+def test_quote_marks_reach_the_c_reader(remembered: bool) -> None:
+    """Classes and ids that mark a quoted part, met for the first time or already remembered:
+    what follows them is quoted, and the plain paragraph before them is not."""
+    html = (
+        '<p class="plain"><img src=http://q.example/own.gif></p>'
+        '<div class="gmail_quote"><span class="plain"><img src=http://q.example/q1.gif></span>'
+        '</div><div id="divRplyFwdMsg"></div><p class="plain"><img src=http://q.example/q2.gif>'
+    )
+    extract(html)
+    if not remembered:
+        forget_remembered()
+    quoted = {r.url.rsplit("/", 1)[1]: r.quoted for r in extract(html).references}
+    assert quoted == {"own.gif": False, "q1.gif": True, "q2.gif": True}
