@@ -299,23 +299,34 @@ static PyObject *known_or_computed(PyObject *cache, PyObject *compute, PyObject 
     return PyObject_CallOneArg(compute, key);
 }
 
-/* An attribute's value as the reader's dict would give it, or None when it is absent. */
-static PyObject *attribute_or_none(const xmlChar *value, int present)
+/* An attribute of the element being started: libxml2 gives a NULL value for one without "=",
+ * which the reader's dict holds as "", so whether it is there is kept apart from its value. */
+typedef struct {
+    const xmlChar *value;
+    int present;
+} Attribute;
+
+static void see(Attribute *attribute, const xmlChar *value)
 {
-    return present ? text_of(value) : Py_NewRef(Py_None);
+    attribute->value = value;  /* a repeated name keeps the last, as lxml's dict does */
+    attribute->present = 1;
+}
+
+/* The attribute's value as the reader's dict would give it, or None when it is absent. */
+static PyObject *attribute_or_none(Attribute attribute)
+{
+    return attribute.present ? text_of(attribute.value) : Py_NewRef(Py_None);
 }
 
 /* extract._img for an <img> that has no srcset (its size read through _SIZES):
  * count it and record its src. 1 when done, 0 when Python has to do it, -1 on error. */
-static int record_image(Parser *p, Name *n, long state, const xmlChar *src, int has_src,
-                        const xmlChar *width, int has_width, const xmlChar *height,
-                        int has_height, PyObject *style)
+static int record_image(Parser *p, Name *n, long state, Attribute src, Attribute width,
+                        Attribute height, PyObject *style)
 {
     PyObject *key = PyTuple_New(3);
     if (key == NULL)
         return -1;
-    PyObject *parts[3] = {attribute_or_none(width, has_width),
-                          attribute_or_none(height, has_height),
+    PyObject *parts[3] = {attribute_or_none(width), attribute_or_none(height),
                           Py_NewRef(style ? style : Py_None)};
     for (int i = 0; i < 3; i++) {
         if (parts[i] == NULL) {
@@ -340,11 +351,11 @@ static int record_image(Parser *p, Name *n, long state, const xmlChar *src, int 
     PyObject *more = counted == -1 && PyErr_Occurred() ? NULL : PyLong_FromLong(counted + 1);
     int bad = more == NULL || PyObject_SetAttr(p->found, s_image_count, more) < 0;
     Py_XDECREF(more);
-    if (bad || !has_src) {
+    if (bad || !src.present) {
         Py_DECREF(size);
         return bad ? -1 : 1;
     }
-    PyObject *url = text_of(src);
+    PyObject *url = text_of(src.value);
     PyObject *raw = url ? PyTuple_New(9) : NULL;
     if (raw == NULL) {
         Py_XDECREF(url);
@@ -384,48 +395,39 @@ static void on_start(void *ctx, const xmlChar *xname, const xmlChar **atts)
     }
     if (p->quoted_rest)
         state |= QUOTED;
-    const xmlChar *style = NULL, *cls = NULL, *src = NULL, *width = NULL, *height = NULL;
-    int has_style = 0, has_class = 0, has_id = 0, has_hidden = 0, count = 0;
-    int has_src = 0, has_width = 0, has_height = 0;
+    Attribute style = {0}, cls = {0}, id = {0}, hidden = {0}, src = {0}, width = {0}, height = {0};
+    int count = 0;
     for (const xmlChar **a = atts; a != NULL && a[0] != NULL; a += 2) {
         const char *key = (const char *)a[0];
         count++;
-        if (strcmp(key, "style") == 0) {
-            style = a[1];
-            has_style = 1;
-        } else if (strcmp(key, "class") == 0) {
-            cls = a[1];
-            has_class = 1;
-        } else if (strcmp(key, "id") == 0) {
-            has_id = 1;
-        } else if (strcmp(key, "hidden") == 0) {
-            has_hidden = 1;
-        } else if (n->kind == NEEDS && strcmp(key, n->need) == 0) {
+        if (strcmp(key, "style") == 0)
+            see(&style, a[1]);
+        else if (strcmp(key, "class") == 0)
+            see(&cls, a[1]);
+        else if (strcmp(key, "id") == 0)
+            see(&id, a[1]);
+        else if (strcmp(key, "hidden") == 0)
+            see(&hidden, a[1]);
+        else if (n->kind == NEEDS && strcmp(key, n->need) == 0)
             goto slow;
-        } else if (n->kind == IMAGE) {
-            if (strcmp(key, "src") == 0) {
-                src = a[1];
-                has_src = 1;
-            } else if (strcmp(key, "width") == 0) {
-                width = a[1];
-                has_width = 1;
-            } else if (strcmp(key, "height") == 0) {
-                height = a[1];
-                has_height = 1;
-            } else if (strcmp(key, "srcset") == 0) {
-                goto slow;  /* candidates to parse: Python's _srcset */
-            }
-        }
+        else if (n->kind == IMAGE && strcmp(key, "src") == 0)
+            see(&src, a[1]);
+        else if (n->kind == IMAGE && strcmp(key, "width") == 0)
+            see(&width, a[1]);
+        else if (n->kind == IMAGE && strcmp(key, "height") == 0)
+            see(&height, a[1]);
+        else if (n->kind == IMAGE && strcmp(key, "srcset") == 0)
+            goto slow;  /* candidates to parse: Python's _srcset */
     }
     /* inside svg or math every attribute may be a presentation URL (unless inert) */
     if ((state & FOREIGN) && count && !(state & INERT))
         goto slow;
-    if ((has_class || has_id) && PyDict_GET_SIZE(p->hiding_rules))
+    if ((cls.present || id.present) && PyDict_GET_SIZE(p->hiding_rules))
         goto slow;
-    if (has_id && !(state & QUOTED))
+    if (id.present && !(state & QUOTED))
         goto slow;
-    if (has_style) {
-        style_text = text_of(style);
+    if (style.present) {
+        style_text = text_of(style.value);
         if (style_text == NULL)
             goto failed;
         PyObject *facts = known_or_computed(styles, style_facts, style_text);
@@ -446,10 +448,10 @@ static void on_start(void *ctx, const xmlChar *xname, const xmlChar **atts)
         if (hides || shows)
             state = (state | hides) & ~shows;
     }
-    if (has_hidden)
+    if (hidden.present)
         state |= HIDDEN;
-    if (has_class && !(state & QUOTED)) {
-        PyObject *key = text_of(cls);
+    if (cls.present && !(state & QUOTED)) {
+        PyObject *key = text_of(cls.value);
         if (key == NULL)
             goto failed;
         PyObject *known = known_or_computed(classes, quote_class, key);
@@ -464,8 +466,7 @@ static void on_start(void *ctx, const xmlChar *xname, const xmlChar **atts)
         }
     }
     if (n->kind == IMAGE && count && !(state & INERT)) {
-        int done = record_image(p, n, state, src, has_src, width, has_width, height, has_height,
-                                style_text);
+        int done = record_image(p, n, state, src, width, height, style_text);
         if (done < 0)
             goto failed;
         if (done == 0)
