@@ -214,11 +214,11 @@ def check_settings() -> Check:
 
 def check_reader(env: Mapping[str, str]) -> Check:
     """Whether the engine reads HTML with its C reader (_native.c) or with lxml alone."""
-    from .extract import reader_kind
+    from .extract import lxml_requested, reader_kind
 
     if reader_kind() == "native":
         return Check("HTML reader", "ok", "native (C reader over lxml's libxml2)")
-    if env.get("PIXELWARDEN_READER", "") == "lxml":
+    if lxml_requested(env):
         return Check("HTML reader", "ok", "lxml (PIXELWARDEN_READER=lxml)")
     return Check(
         "HTML reader",

@@ -787,12 +787,17 @@ def _size_of(key: tuple[str | None, str | None, str | None]) -> tuple[int | None
     return _size(attrib, None)
 
 
+def lxml_requested(env: Mapping[str, str]) -> bool:
+    """Whether ``env`` switches the C reader off (PIXELWARDEN_READER=lxml)."""
+    return env.get("PIXELWARDEN_READER", "") == "lxml"
+
+
 def _bind_native() -> bool:
     """Whether the C reader (_native.c) is built and found libxml2 in lxml's module.
 
     PIXELWARDEN_READER=lxml switches it off: every event then goes through lxml and the Python
     reader, with the same results."""
-    if _native is None or os.environ.get("PIXELWARDEN_READER", "") == "lxml":
+    if _native is None or lxml_requested(os.environ):
         return False
     # Tags whose start the C side may handle: no handler, or a handler that only acts on one
     # attribute (table cells and their background); no state bits of their own, no raw text.
